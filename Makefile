@@ -1,0 +1,43 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test build lint bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.runtime-installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@ $(VENV)/.runtime-installed
+
+## run: set up, build the catalog into the database, start the app on http://localhost:$(PORT)
+run: $(VENV)/.runtime-installed
+	$(BIN)/python -m ordnance_db build
+	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+
+## build: validate the catalog and rebuild the derived database
+build: $(VENV)/.runtime-installed
+	$(BIN)/python -m ordnance_db validate
+	$(BIN)/python -m ordnance_db build
+
+## test: set up, lint, check formatting, run every test
+test: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest
+
+## bench: run every benchmark and print its figures
+bench: $(VENV)/.dev-installed
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf var .pytest_cache .ruff_cache

@@ -1,0 +1,481 @@
+"""Reading and checking the YAML catalog.
+
+Every problem is collected with its file, line and column, so that a contributor sees all of them
+at once, and nothing is ever constructed from a YAML tag: the loader builds plain values from the
+composed node tree itself, refusing aliases (billion-laughs) and any non-standard tag.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from ordnance_db.schema import ID_PATTERN, Entry, Guidance, Source, Vocabulary
+
+M = TypeVar("M", bound=BaseModel)
+
+MAX_FILE_BYTES = 512 * 1024
+"""A catalog file is a few kilobytes; anything this large is a mistake or an attack."""
+SPECIAL_FILES = ("sources.yaml", "vocabulary.yaml", "guidance.yaml")
+DERIVED_IMAGES = ("side.png", "drawing.svg")
+"""Files the renderer writes under images/<id>/; they need no licence entry."""
+
+Loc = tuple[str | int, ...]
+
+try:  # libyaml's composer is several times faster; the pure one behaves the same.
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+_TAG = "tag:yaml.org,2002:"
+_SCALARS = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One thing wrong in one place."""
+
+    path: Path
+    line: int
+    col: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{_display(self.path)}:{self.line}:{self.col}: {self.message}"
+
+
+def _display(path: Path) -> str:
+    """A path relative to the working folder when it lies inside it: shorter and clickable."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+class CatalogError(Exception):
+    """The catalog has problems; `problems` lists all of them."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = sorted(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+@dataclass
+class YamlDoc:
+    """Plain data from one YAML file, with the line and column of every key and item."""
+
+    path: Path
+    data: Any
+    marks: dict[Loc, tuple[int, int]] = field(default_factory=dict)
+
+    def where(self, loc: Iterable[str | int]) -> tuple[int, int]:
+        """The position of the deepest part of `loc` that exists in the file."""
+        parts = tuple(loc)
+        while parts and parts not in self.marks:
+            parts = parts[:-1]
+        return self.marks.get(parts, (1, 1))
+
+    def problem(self, loc: Iterable[str | int], message: str) -> Problem:
+        line, col = self.where(loc)
+        return Problem(self.path, line, col, message)
+
+
+class _YamlRefused(Exception):
+    def __init__(self, mark: yaml.Mark | None, message: str) -> None:
+        super().__init__(message)
+        self.line = mark.line + 1 if mark else 1
+        self.col = mark.column + 1 if mark else 1
+
+
+def read_yaml(path: Path) -> tuple[YamlDoc | None, list[Problem]]:
+    """Parse one file safely; on failure return the problem instead of raising."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [Problem(path, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
+        raw = path.read_bytes()
+    except OSError as exc:
+        return None, [Problem(path, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = exc.start - (before.rfind(b"\n") + 1) + 1
+        return None, [Problem(path, line, col, "file is not valid UTF-8 text")]
+    try:
+        node = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        reason = exc.problem or exc.context or "invalid YAML"
+        return None, [Problem(path, line, col, f"YAML syntax error: {reason}")]
+    except yaml.YAMLError as exc:
+        return None, [Problem(path, 1, 1, f"YAML error: {exc}")]
+    doc = YamlDoc(path, None)
+    if node is None:
+        return doc, []
+    try:
+        doc.data = _build(node, (), doc.marks, set())
+    except _YamlRefused as exc:
+        return None, [Problem(path, exc.line, exc.col, str(exc))]
+    return doc, []
+
+
+def _build(node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]], seen: set[int]) -> Any:
+    """Turn a composed node into plain Python values, recording where each part stands."""
+    if id(node) in seen:
+        raise _YamlRefused(node.start_mark, "YAML anchors and aliases (& and *) are not allowed")
+    seen.add(id(node))
+    marks.setdefault(loc, (node.start_mark.line + 1, node.start_mark.column + 1))
+    if isinstance(node, yaml.MappingNode):
+        if node.tag != _TAG + "map":
+            raise _YamlRefused(node.start_mark, f"YAML tag {node.tag!r} is not allowed")
+        result: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = _build(key_node, (*loc, "<key>"), {}, seen)
+            if not isinstance(key, str | int):
+                raise _YamlRefused(key_node.start_mark, "mapping keys must be plain text")
+            if key in result:
+                raise _YamlRefused(key_node.start_mark, f"duplicate key {key!r}")
+            marks[(*loc, key)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            result[key] = _build(value_node, (*loc, key), marks, seen)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _TAG + "seq":
+            raise _YamlRefused(node.start_mark, f"YAML tag {node.tag!r} is not allowed")
+        return [_build(item, (*loc, i), marks, seen) for i, item in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    tag = node.tag.removeprefix(_TAG)
+    if tag == "str":
+        return node.value
+    if tag == "timestamp":  # dates stay text: the schema decides what a date is
+        return node.value
+    if tag == "null":
+        return None
+    if tag == "bool":
+        return _SCALARS.construct_yaml_bool(node)
+    if tag == "int":
+        return _SCALARS.construct_yaml_int(node)
+    if tag == "float":
+        return _SCALARS.construct_yaml_float(node)
+    raise _YamlRefused(node.start_mark, f"YAML tag {node.tag!r} is not allowed")
+
+
+def _validate(model: type[M], doc: YamlDoc, loc: Loc = ()) -> tuple[M | None, list[Problem]]:
+    """Validate `doc.data` (or the part at `loc`) and turn pydantic's errors into located problems."""
+    data: Any = doc.data
+    for part in loc:
+        data = data[part]
+    try:
+        return model.model_validate(data), []
+    except ValidationError as exc:
+        return None, [_problem_from_error(doc, loc, err) for err in exc.errors()]
+
+
+def _problem_from_error(doc: YamlDoc, base: Loc, err: Any) -> Problem:
+    loc: Loc = (*base, *(p for p in err["loc"] if p != "[key]"))
+    dotted = ".".join(str(p) for p in loc) or "(file)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        message = f"unknown key {str(loc[-1])!r} in {'.'.join(map(str, loc[:-1])) or 'the entry'}"
+    elif kind == "missing":
+        message = f"missing required key {dotted!r}"
+    else:
+        message = f"{dotted}: {err['msg'].removeprefix('Value error, ')}"
+    return doc.problem(loc, message)
+
+
+@dataclass
+class Catalog:
+    """The validated catalog: entries by id, bibliography, vocabulary, guidance."""
+
+    root: Path
+    images_dir: Path
+    entries: dict[str, Entry]
+    sources: dict[str, Source]
+    vocabulary: Vocabulary
+    guidance: Guidance | None
+    digest: str
+
+    def colours(self) -> dict[str, str]:
+        """Colour id -> display RGB, for drawings and the matcher."""
+        return {t.id: t.rgb or "#808080" for t in self.vocabulary.colours}
+
+
+def entry_files(root: Path) -> list[Path]:
+    """Every entry file under the catalog folder (sub-folders allowed), in a stable order."""
+    files = [
+        p
+        for p in root.rglob("*.yaml")
+        if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
+        and not (p.parent == root and p.name in SPECIAL_FILES)
+    ]
+    return sorted(files)
+
+
+def catalog_digest(root: Path) -> str:
+    """A hash of every catalog file's name and bytes: the database is rebuilt when it changes."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*.yaml")):
+        h.update(str(p.relative_to(root)).encode())
+        h.update(b"\0")
+        h.update(p.read_bytes())
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog | None, list[Problem]]:
+    """Read and check every file; return the catalog (None if anything is wrong) and all problems."""
+    root = Path(root)
+    images_dir = Path(images_dir) if images_dir is not None else root.parent / "images"
+    problems: list[Problem] = []
+    if not root.is_dir():
+        return None, [Problem(root, 1, 1, "catalog folder does not exist")]
+
+    vocabulary, vocab_problems = _read_special(root / "vocabulary.yaml", Vocabulary)
+    problems += vocab_problems
+    sources_doc, source_problems = read_yaml(root / "sources.yaml")
+    problems += source_problems
+    sources: dict[str, Source] = {}
+    if sources_doc is not None:
+        sources, more = _read_sources(sources_doc)
+        problems += more
+    guidance_doc: YamlDoc | None = None
+    guidance: Guidance | None = None
+    if (root / "guidance.yaml").exists():
+        guidance_doc, more = read_yaml(root / "guidance.yaml")
+        problems += more
+        if guidance_doc is not None:
+            guidance, more = _validate(Guidance, guidance_doc)
+            problems += more
+
+    entries: dict[str, Entry] = {}
+    docs: dict[str, YamlDoc] = {}
+    for path in entry_files(root):
+        doc, more = read_yaml(path)
+        problems += more
+        if doc is None:
+            continue
+        if not isinstance(doc.data, dict):
+            problems.append(doc.problem((), "an entry file must be a mapping of keys to values"))
+            continue
+        entry, more = _validate(Entry, doc)
+        problems += more
+        if entry is None:
+            continue
+        if entry.id != path.stem:
+            problems.append(
+                doc.problem(("id",), f"id {entry.id!r} does not match the file name {path.stem!r}")
+            )
+        if entry.id in entries:
+            problems.append(
+                doc.problem(("id",), f"duplicate id {entry.id!r} (also in {docs[entry.id].path})")
+            )
+            continue
+        entries[entry.id] = entry
+        docs[entry.id] = doc
+
+    if vocabulary is not None:
+        for entry_id, entry in entries.items():
+            problems += _check_terms(entry, docs[entry_id], vocabulary)
+        if guidance is not None and guidance_doc is not None:
+            known = {t.id for t in vocabulary.categories}
+            for key in guidance.category_warnings:
+                if key not in known:
+                    problems.append(
+                        guidance_doc.problem(("category_warnings", key), f"unknown category {key!r}")
+                    )
+    if sources_doc is not None:
+        problems += _check_sources(docs, sources, sources_doc, guidance, guidance_doc)
+    problems += _check_lookalikes(entries, docs)
+    problems += _check_images(entries, docs, images_dir)
+
+    if problems or vocabulary is None or sources_doc is None:
+        return None, sorted(set(problems))
+    ordered = dict(sorted(entries.items()))
+    return Catalog(root, images_dir, ordered, sources, vocabulary, guidance, catalog_digest(root)), []
+
+
+def load_catalog(root: Path, images_dir: Path | None = None) -> Catalog:
+    """Load the catalog or raise CatalogError listing every problem."""
+    catalog, problems = check_catalog(root, images_dir)
+    if catalog is None:
+        raise CatalogError(problems)
+    return catalog
+
+
+def _read_special(path: Path, model: type[M]) -> tuple[M | None, list[Problem]]:
+    doc, problems = read_yaml(path)
+    if doc is None:
+        return None, problems
+    return _validate(model, doc)
+
+
+def _read_sources(doc: YamlDoc) -> tuple[dict[str, Source], list[Problem]]:
+    if not isinstance(doc.data, dict):
+        return {}, [doc.problem((), "sources.yaml must map source keys to sources")]
+    sources: dict[str, Source] = {}
+    problems: list[Problem] = []
+    for key in doc.data:
+        source, more = _validate(Source, doc, (key,))
+        problems += more
+        if not isinstance(key, str) or not _is_slug(key):
+            problems.append(doc.problem((key,), f"source key {key!r} must be a lowercase slug"))
+        elif source is not None:
+            sources[key] = source
+    return sources, problems
+
+
+def _is_slug(text: str) -> bool:
+    return re.match(ID_PATTERN, text) is not None
+
+
+_TERM_FIELDS: tuple[tuple[Loc, str], ...] = (
+    (("category",), "categories"),
+    (("features", "shape"), "shapes"),
+    (("features", "stabilisation"), "stabilisation"),
+    (("features", "fuze_position"), "fuze_positions"),
+    (("features", "marking_script"), "marking_scripts"),
+    (("features", "colours"), "colours"),
+    (("features", "mechanical"), "mechanical"),
+)
+
+
+def _iter_terms(entry: Entry) -> Iterator[tuple[Loc, str, str]]:
+    """(location, vocabulary list, term) for every vocabulary term an entry uses."""
+    data = entry.model_dump()
+    for loc, vocab in _TERM_FIELDS:
+        value: Any = data
+        for part in loc:
+            value = value[part]
+        if isinstance(value, list):
+            for i, term in enumerate(value):
+                yield (*loc, i), vocab, term
+        else:
+            yield loc, vocab, value
+    geometry = entry.geometry
+    if geometry is not None:
+        yield ("geometry", "body_colour"), "colours", geometry.body_colour
+        if geometry.fins is not None and geometry.fins.colour is not None:
+            yield ("geometry", "fins", "colour"), "colours", geometry.fins.colour
+        for i, band in enumerate(geometry.bands):
+            yield ("geometry", "bands", i, "colour"), "colours", band.colour
+        for i, part in enumerate(geometry.parts):
+            yield ("geometry", "parts", i, "colour"), "colours", part.colour
+
+
+def _check_terms(entry: Entry, doc: YamlDoc, vocabulary: Vocabulary) -> list[Problem]:
+    known = {name: {t.id for t in getattr(vocabulary, name)} for _, name in _TERM_FIELDS}
+    problems = []
+    for loc, vocab, term in _iter_terms(entry):
+        if term not in known[vocab]:
+            field_name = ".".join(str(p) for p in loc)
+            problems.append(
+                doc.problem(loc, f"{field_name}: unknown {vocab} term {term!r} (see vocabulary.yaml)")
+            )
+    return problems
+
+
+def _check_sources(
+    docs: dict[str, YamlDoc],
+    sources: dict[str, Source],
+    sources_doc: YamlDoc,
+    guidance: Guidance | None,
+    guidance_doc: YamlDoc | None,
+) -> list[Problem]:
+    problems: list[Problem] = []
+    used: set[str] = set()
+    for doc in docs.values():
+        for loc, key in _source_refs(doc.data):
+            used.add(key)
+            if key not in sources:
+                problems.append(doc.problem(loc, f"unknown source key {key!r} (not in sources.yaml)"))
+    if guidance is not None and guidance_doc is not None:
+        for loc, key in _source_refs(guidance_doc.data, keys=("source", "standards")):
+            used.add(key)
+            if key not in sources:
+                problems.append(
+                    guidance_doc.problem(loc, f"unknown source key {key!r} (not in sources.yaml)")
+                )
+    if isinstance(sources_doc.data, dict):
+        for key in sources_doc.data:
+            if key in sources and key not in used:
+                problems.append(sources_doc.problem((key,), f"source {key!r} is not cited by any entry"))
+    return problems
+
+
+def _source_refs(
+    data: Any, loc: Loc = (), keys: tuple[str, ...] = ("source", "sources")
+) -> Iterator[tuple[Loc, str]]:
+    """Every source key cited in a file's data: `source:` values and `sources:` lists."""
+    if isinstance(data, dict):
+        for key, value in data.items():
+            here = (*loc, key)
+            if key in keys and isinstance(value, str) and _is_slug(value) and loc[:1] != ("images",):
+                yield here, value
+            elif key in keys and isinstance(value, list):
+                yield from (((*here, i), v) for i, v in enumerate(value) if isinstance(v, str))
+            else:
+                yield from _source_refs(value, here, keys)
+    elif isinstance(data, list):
+        for i, item in enumerate(data):
+            yield from _source_refs(item, (*loc, i), keys)
+
+
+def _check_lookalikes(entries: dict[str, Entry], docs: dict[str, YamlDoc]) -> list[Problem]:
+    problems = []
+    for entry_id, entry in entries.items():
+        for i, alike in enumerate(entry.lookalikes):
+            loc = ("lookalikes", i, "id")
+            if alike.id == entry_id:
+                problems.append(docs[entry_id].problem(loc, "an entry cannot be its own look-alike"))
+            elif alike.id not in entries:
+                problems.append(
+                    docs[entry_id].problem(loc, f"look-alike {alike.id!r} is not a catalog entry")
+                )
+            elif entry_id not in {a.id for a in entries[alike.id].lookalikes}:
+                problems.append(
+                    docs[entry_id].problem(
+                        loc,
+                        f"look-alike {alike.id!r} does not list {entry_id!r} back (they must be mutual)",
+                    )
+                )
+    return problems
+
+
+def _check_images(entries: dict[str, Entry], docs: dict[str, YamlDoc], images_dir: Path) -> list[Problem]:
+    problems = []
+    root = images_dir.resolve()
+    for entry_id, entry in entries.items():
+        folder = images_dir / entry_id
+        listed = set()
+        for i, image in enumerate(entry.images):
+            path = folder / image.file
+            listed.add(image.file)
+            loc = ("images", i, "file")
+            if not path.resolve().is_relative_to(root):
+                problems.append(docs[entry_id].problem(loc, f"image {image.file!r} points outside images/"))
+            elif not path.is_file():
+                problems.append(docs[entry_id].problem(loc, f"image file {path} does not exist"))
+        if folder.is_dir():
+            for path in sorted(folder.iterdir()):
+                if path.name in DERIVED_IMAGES or path.name in listed or path.name.startswith("."):
+                    continue
+                problems.append(
+                    docs[entry_id].problem(
+                        ("images",),
+                        f"{path} has no licence: add it under 'images' with licence, author and source",
+                    )
+                )
+    return problems

@@ -1,0 +1,268 @@
+"""The command line: parse arguments, call one library function, print.
+
+Exit codes: 0 success, 1 bad input (one clear line per problem on stderr), 2 usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ordnance_db import catalog as catalog_mod
+from ordnance_db import db
+from ordnance_db.schema import Entry
+from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+
+
+class UserError(Exception):
+    """Bad input from the user: printed as one line, exit code 1."""
+
+
+def _progress(description: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
+    """A tqdm progress bar on stderr when it is a terminal; nothing in pipes and CI logs."""
+
+    def wrap(items: Iterable[Any]) -> Iterable[Any]:
+        from tqdm import tqdm
+
+        return tqdm(items, desc=description, unit="entry", disable=None, file=sys.stderr, leave=False)
+
+    return wrap
+
+
+def _engine() -> Any:
+    engine = db.get_engine()
+    try:
+        db.ensure_built(engine, progress=_progress("building database"))
+    except catalog_mod.CatalogError as exc:
+        raise UserError(
+            f"the catalog has {len(exc.problems)} problem(s); run 'python -m ordnance_db validate'"
+        ) from exc
+    return engine
+
+
+def _print_records(records: list[dict[str, Any]], columns: Sequence[str], fmt: str) -> None:
+    """Print records as an aligned table, JSON or CSV."""
+    if fmt == "json":
+        json.dump(records, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return
+    rows = [[_cell(r.get(c)) for c in columns] for r in records]
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows(rows)
+        sys.stdout.write(buffer.getvalue())
+        return
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in rows:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list):
+        return ", ".join(_cell(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_cell(v)}" for k, v in value.items())
+    return str(value)
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check every catalog file and print every problem with its file and line."""
+    catalog_dir = Path(args.catalog_dir)
+    images_dir = Path(args.images_dir) if args.images_dir else catalog_dir.parent / "images"
+    catalog, problems = catalog_mod.check_catalog(catalog_dir, images_dir)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if catalog is None:
+        print(f"{len(problems)} problem(s) found in {catalog_dir}", file=sys.stderr)
+        return 1
+    vocabulary = catalog.vocabulary
+    terms = sum(len(getattr(vocabulary, f)) for f in type(vocabulary).model_fields)
+    print(f"catalog OK: {len(catalog.entries)} entries, {len(catalog.sources)} sources, {terms} terms")
+    return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Derive the database from the catalog (skipped when nothing changed, unless --force)."""
+    catalog, problems = catalog_mod.check_catalog(CATALOG_DIR, IMAGES_DIR)
+    if catalog is None:
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        raise UserError(f"the catalog has {len(problems)} problem(s); nothing was built")
+    engine = db.get_engine()
+    built = db.build_database(catalog, engine, force=args.force, progress=_progress("database"))
+    state = "built" if built else "already up to date"
+    where = engine.url.render_as_string(hide_password=True)
+    print(f"database {state}: {len(catalog.entries)} entries ({where})")
+    return 0
+
+
+def _query_from_args(args: argparse.Namespace) -> Query:
+    text = " ".join(t for t in (args.query, args.text) if t)
+    filters: dict[str, Any] = {f.name: getattr(args, f.name) for f in TERM_FILTERS}
+    try:
+        for r in RANGE_FILTERS:
+            value = getattr(args, r.name)
+            if value:
+                filters[r.name] = Range.parse(value)
+        return Query.build(text, tolerance=args.tolerance / 100, sort=args.sort, **filters)
+    except ValueError as exc:
+        raise UserError(str(exc)) from exc
+
+
+SEARCH_COLUMNS = (
+    "id",
+    "name",
+    "names",
+    "category",
+    "origin",
+    "length_mm",
+    "diameter_mm",
+    "weight_kg",
+    "match",
+)
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    """List matching entries, best first."""
+    query = _query_from_args(args)
+    result = Searcher(_engine()).search(query, limit=args.limit)
+    records = [h.as_dict() for h in result.hits]
+    _print_records(records, SEARCH_COLUMNS, args.format)
+    if args.format == "table":
+        print(
+            f"{result.total} result(s)"
+            + (f", first {len(records)} shown" if len(records) < result.total else "")
+        )
+    return 0
+
+
+def cmd_facets(args: argparse.Namespace) -> int:
+    """How many results each filter value would give (what the app shows next to its filters)."""
+    query = _query_from_args(args)
+    facets = Searcher(_engine()).facets(query)
+    records = [
+        {"filter": name, "value": f.value, "count": f.count} for name, items in facets.items() for f in items
+    ]
+    _print_records(records, ("filter", "value", "count"), args.format)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """One entry, all fields."""
+    entry = db.load_entry(_engine(), args.id)
+    if entry is None:
+        raise UserError(f"unknown entry id {args.id!r}; try 'python -m ordnance_db search {args.id}'")
+    document = entry.model_dump(mode="json", exclude_none=True)
+    if args.format == "json":
+        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        import yaml
+
+        sys.stdout.write(yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100))
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of a catalog entry, for editors that check YAML as it is typed."""
+    json.dump(Entry.model_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+    return 0
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("query", nargs="?", default="", help="name in any script, alias or marking text")
+    parser.add_argument("--text", default="", help="same as the positional query")
+    for f in TERM_FILTERS:
+        parser.add_argument(
+            f"--{f.name}", action="append", default=[], metavar=f.name.upper(), help=f"{f.help} Repeatable."
+        )
+    for r in RANGE_FILTERS:
+        parser.add_argument(
+            f"--{r.name}", metavar="MIN-MAX", help=f"{r.label} in {r.unit} (MIN-MAX, MIN-, -MAX or N)"
+        )
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=10.0,
+        metavar="PCT",
+        help="widen size ranges by PCT %% (default 10)",
+    )
+    parser.add_argument("--sort", choices=SORTS, default="relevance", help="order of results")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m ordnance_db",
+        description="UXO identification reference: catalog, search, photo matching, reference sheets. "
+        "Identification aid only: never touch or move a suspected item; report it.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("validate", help=cmd_validate.__doc__, description=cmd_validate.__doc__)
+    p.add_argument(
+        "catalog_dir", nargs="?", default=str(CATALOG_DIR), help="catalog folder (default: ./catalog)"
+    )
+    p.add_argument("--images-dir", help="images folder (default: images/ beside the catalog folder)")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("build", help=cmd_build.__doc__, description=cmd_build.__doc__)
+    p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("search", help=cmd_search.__doc__, description=cmd_search.__doc__)
+    _add_filters(p)
+    p.add_argument("--limit", type=int, default=None, help="show at most this many results")
+    _add_format(p)
+    p.set_defaults(func=cmd_search)
+
+    p = sub.add_parser("facets", help=cmd_facets.__doc__, description=cmd_facets.__doc__)
+    _add_filters(p)
+    _add_format(p)
+    p.set_defaults(func=cmd_facets)
+
+    p = sub.add_parser("show", help=cmd_show.__doc__, description=cmd_show.__doc__)
+    p.add_argument("id", help="entry id, e.g. ofab-250-270")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
+    p.set_defaults(func=cmd_schema)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

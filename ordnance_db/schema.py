@@ -1,0 +1,316 @@
+"""Pydantic models for one catalog entry, the bibliography, the vocabulary and the guidance.
+
+The models check shape and types only. Rules that need more than one file (vocabulary terms,
+source keys, look-alikes, image files) live in `catalog.py`, which knows where each value came
+from and can point at its line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
+
+ID_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, StringConstraints(pattern=ID_PATTERN, max_length=80)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# ISO 3166-1 alpha-2, plus the historic codes SU (Soviet Union) and YU (Yugoslavia).
+Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+# BCP 47 primary language subtag, optionally with a script or region (ru, uk, ar, zh, zh-Hans).
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")]
+Millimetres = Annotated[float, Field(ge=0, le=100_000)]
+Point = tuple[float, float]
+
+
+class Model(BaseModel):
+    """Base for every catalog model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Party(Model):
+    """A producer or supplier, each documented by a source."""
+
+    name: ShortText
+    country: Country | None = None
+    note: Text | None = None
+    source: Slug
+
+
+class Use(Model):
+    """Documented use: where, when, by whom, according to which source."""
+
+    country: Country
+    years: Annotated[
+        str,
+        BeforeValidator(lambda v: str(v) if isinstance(v, int) else v),
+        StringConstraints(pattern=r"^\d{4}(?:[-–]\d{4})?(?:, ?\d{4}(?:[-–]\d{4})?)*$"),
+    ]
+    note: Text | None = None
+    source: Slug
+
+
+class Dimension(Model):
+    """One number with its provenance: a source key, or an explicit estimate/nominal basis."""
+
+    value: Annotated[float, Field(gt=0)]
+    source: Slug | None = None
+    basis: Literal["estimate", "nominal"] | None = None
+    note: Text | None = None
+
+    @model_validator(mode="after")
+    def _provenance(self) -> Dimension:
+        if (self.source is None) == (self.basis is None):
+            raise ValueError("give either 'source' (a source key) or 'basis' (estimate or nominal), not both")
+        if self.basis is not None and self.note is None:
+            raise ValueError(f"a value marked '{self.basis}' needs a 'note' saying how it was arrived at")
+        return self
+
+    @property
+    def sourced(self) -> bool:
+        """True when a cited source states the number."""
+        return self.source is not None
+
+
+class Dimensions(Model):
+    length_mm: Dimension | None = None
+    diameter_mm: Dimension | None = None
+    weight_kg: Dimension | None = None
+    span_mm: Dimension | None = None
+
+
+class Features(Model):
+    """What a person can see. Terms come from catalog/vocabulary.yaml."""
+
+    shape: Slug
+    stabilisation: Slug
+    fin_count: Annotated[int, Field(ge=0, le=16)] = 0
+    fuze_position: Slug
+    colours: list[Slug] = Field(min_length=1)
+    marking_script: Slug
+    marking_text: list[ShortText] = []
+    mechanical: list[Slug] = []
+    condition_notes: Text | None = None
+    sources: list[Slug] = []
+    """Sources that describe the appearance. Empty means the description is our own reading."""
+    basis_note: Text | None = None
+
+
+class Lookalike(Model):
+    id: Slug
+    how_to_tell: Text
+
+
+class Image(Model):
+    """A file under images/<entry-id>/ with its licence and attribution."""
+
+    file: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")]
+    kind: Literal["photo", "drawing", "side-view"]
+    licence: ShortText
+    author: ShortText
+    source: ShortText
+    caption: Text | None = None
+
+
+# --- geometry, for the renderer ------------------------------------------------------------
+
+
+class Fins(Model):
+    """A set of identical fins spaced evenly round the body (span is tip to tip)."""
+
+    count: Annotated[int, Field(ge=1, le=16)]
+    span_mm: Millimetres
+    root_chord_mm: Millimetres
+    tip_chord_mm: Millimetres
+    position_mm: Millimetres
+    """Distance from the nose to the fin's leading edge at the root."""
+    sweep_mm: float = 0
+    """How far the tip's leading edge lies aft of the root's leading edge."""
+    colour: Slug | None = None
+
+
+class RingTail(Model):
+    """A cylindrical ring joining the fin tips (FAB family, many mortar bombs)."""
+
+    position_mm: Millimetres
+    length_mm: Millimetres
+    diameter_mm: Millimetres
+
+
+class Band(Model):
+    """A painted or raised band round the body: colour code, driving band, marking band."""
+
+    position_mm: Millimetres
+    width_mm: Millimetres
+    colour: Slug
+    raised_mm: Millimetres = 0
+
+
+class Part(Model):
+    """Any extra outline drawn over the side view: a lever, ring, ribbon, lug, vane, handle."""
+
+    name: ShortText
+    colour: Slug
+    points: list[Point] = Field(min_length=3)
+    view: Literal["side", "top"] = "side"
+    behind: bool = False
+    """Drawn before the body, so the body hides part of it."""
+
+
+class Geometry(Model):
+    """Schematic geometry in millimetres; x runs from the nose (0) to the tail, y is up.
+
+    form=revolution: `profile` gives (x, radius) stations of a body of revolution.
+    form=outline: `side` (and optionally `top`) give closed polygons (x, y) of a flat or boxy form.
+    """
+
+    form: Literal["revolution", "outline"]
+    schematic: bool = True
+    """True when no source gives the proportions: drawings then say so."""
+    note: Text | None = None
+    body_colour: Slug
+    profile: list[Point] = []
+    side: list[Point] = []
+    top: list[Point] = []
+    surface: Literal["smooth", "segmented", "ribbed"] = "smooth"
+    fins: Fins | None = None
+    ring_tail: RingTail | None = None
+    bands: list[Band] = []
+    parts: list[Part] = []
+
+    @model_validator(mode="after")
+    def _form_has_outline(self) -> Geometry:
+        if self.form == "revolution":
+            if len(self.profile) < 2:
+                raise ValueError("a body of revolution needs at least two 'profile' stations")
+            xs = [x for x, _ in self.profile]
+            if xs != sorted(xs):
+                raise ValueError("'profile' stations must run from nose to tail (x increasing)")
+            if any(r < 0 for _, r in self.profile):
+                raise ValueError("'profile' radii cannot be negative")
+        elif len(self.side) < 3:
+            raise ValueError("an outline form needs a 'side' polygon of at least three points")
+        return self
+
+    @property
+    def length_mm(self) -> float:
+        xs = [x for x, _ in (self.profile or self.side)]
+        return max(xs) - min(xs)
+
+
+class Entry(Model):
+    """One munition: one file catalog/<id>.yaml."""
+
+    id: Slug
+    name: ShortText
+    names: dict[Language, ShortText] = {}
+    """The designation in other scripts, keyed by language: {ru: ОФАБ-250-270}."""
+    aliases: list[ShortText] = []
+    category: Slug
+    role: Text
+    origin: list[Country] = Field(min_length=1)
+    producers: list[Party] = []
+    suppliers: list[Party] = []
+    used_in: list[Use] = []
+    dimensions: Dimensions = Dimensions()
+    features: Features
+    hazards: list[Text] = Field(min_length=1)
+    lookalikes: list[Lookalike] = []
+    sources: list[Slug] = Field(min_length=1)
+    images: list[Image] = []
+    geometry: Geometry | None = None
+    notes: Text | None = None
+
+    def all_names(self) -> list[str]:
+        """Every way this item is written: designation, other scripts, aliases."""
+        return [self.name, *self.names.values(), *self.aliases]
+
+    def cited_sources(self) -> set[str]:
+        """Every source key this entry cites anywhere."""
+        keys = set(self.sources) | set(self.features.sources)
+        keys |= {p.source for p in (*self.producers, *self.suppliers)}
+        keys |= {u.source for u in self.used_in}
+        for dim in self.dimensions.model_dump().values():
+            if dim and dim.get("source"):
+                keys.add(dim["source"])
+        return keys
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://\S+$", value):
+        raise ValueError("must be an http(s) URL")
+    return value
+
+
+Url = Annotated[str, AfterValidator(_url)]
+
+
+class Source(Model):
+    """One item of the bibliography (catalog/sources.yaml, keyed by its slug)."""
+
+    title: ShortText
+    publisher: ShortText
+    url: Url
+    date: Annotated[str, StringConstraints(pattern=r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")]
+    """Publication date, or the date we accessed it when none is given (see `accessed`)."""
+    accessed: bool = False
+    language: Language | None = None
+    note: Text | None = None
+
+
+class Term(Model):
+    id: Slug
+    label: ShortText
+    description: ShortText
+    rgb: Annotated[str, StringConstraints(pattern=r"^#[0-9a-f]{6}$")] | None = None
+    """Colours only: the display colour used by drawings and the matcher."""
+
+
+class Vocabulary(Model):
+    """Controlled terms for every filterable feature (catalog/vocabulary.yaml)."""
+
+    categories: list[Term]
+    shapes: list[Term]
+    stabilisation: list[Term]
+    fuze_positions: list[Term]
+    colours: list[Term]
+    marking_scripts: list[Term]
+    mechanical: list[Term]
+
+    @model_validator(mode="after")
+    def _colours_have_rgb(self) -> Vocabulary:
+        missing = [t.id for t in self.colours if t.rgb is None]
+        if missing:
+            raise ValueError(f"colours need an 'rgb' value: {', '.join(missing)}")
+        return self
+
+
+class Contact(Model):
+    """A national reporting contact from an official public source."""
+
+    country: Country
+    label: ShortText
+    numbers: list[Annotated[str, StringConstraints(pattern=r"^[0-9 +()-]{2,20}$")]] = Field(min_length=1)
+    note: Text | None = None
+    source: Slug
+
+
+class Guidance(Model):
+    """The fixed safety panel, category warnings and reporting contacts (catalog/guidance.yaml)."""
+
+    title: ShortText
+    panel: list[Text] = Field(min_length=3)
+    standards: list[Slug] = Field(min_length=1)
+    """Source keys of the public standards the panel follows."""
+    category_warnings: dict[Slug, list[Text]] = {}
+    contacts: list[Contact] = []

@@ -1,0 +1,424 @@
+"""Search by name in any script and by visible characteristics, with facet counts.
+
+Filters run in SQL against the derived database. Name matching runs over an in-memory index of
+every normalised name (loaded once per database build), because ranking exact, prefix, substring
+and fuzzy matches across scripts is what makes a search like "ofab250" or "ШОАБ" useful, and doing
+that per row in SQL would be both slower and dialect-specific.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from rapidfuzz import fuzz, process
+from sqlalchemy import Select, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from ordnance_db.db import EntryRow, MetaRow, NameRow, TermRow
+from ordnance_db.text import normalise
+
+
+@dataclass(frozen=True)
+class TermFilter:
+    """A filter on one vocabulary field; adding a filter is adding a row to TERM_FILTERS."""
+
+    name: str
+    vocabulary: str | None
+    label: str
+    help: str
+
+
+TERM_FILTERS: tuple[TermFilter, ...] = (
+    TermFilter("category", "categories", "Category", "What kind of munition it is."),
+    TermFilter("origin", None, "Origin", "Country of origin (ISO code; SU is the Soviet Union)."),
+    TermFilter("shape", "shapes", "Shape", "The overall form of the body."),
+    TermFilter("stabilisation", "stabilisation", "Stabilisation", "Fins, ring tail, ribbon, parachute..."),
+    TermFilter("fins", None, "Number of fins", "How many fins, counted round the tail (0 if none)."),
+    TermFilter("fuze", "fuze_positions", "Fuze position", "Where the fuze sits, if it is visible."),
+    TermFilter("colour", "colours", "Colour", "Main colours of the body and its bands."),
+    TermFilter("script", "marking_scripts", "Marking script", "The alphabet of stencilled markings."),
+    TermFilter("mechanical", "mechanical", "Mechanical features", "Lugs, driving band, lever, pull ring..."),
+)
+TERM_FILTER_NAMES = tuple(f.name for f in TERM_FILTERS)
+
+
+@dataclass(frozen=True)
+class RangeFilter:
+    """A numeric filter on one dimension column."""
+
+    name: str
+    column: str
+    unit: str
+    label: str
+
+
+RANGE_FILTERS: tuple[RangeFilter, ...] = (
+    RangeFilter("length", "length_mm", "mm", "Length"),
+    RangeFilter("diameter", "diameter_mm", "mm", "Diameter"),
+    RangeFilter("weight", "weight_kg", "kg", "Weight"),
+)
+DEFAULT_TOLERANCE = 0.10
+"""Sizes measured in the field are rough: a range is widened by this fraction on each side."""
+
+Sort = Literal["relevance", "name", "length", "diameter", "weight"]
+SORTS: tuple[str, ...] = ("relevance", "name", "length", "diameter", "weight")
+
+
+@dataclass(frozen=True)
+class Range:
+    low: float | None
+    high: float | None
+
+    @classmethod
+    def parse(cls, text: str) -> Range:
+        """Read "1400-1600", "1500" (about this), "1400-" or "-1600"; raise ValueError otherwise."""
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)?\s*(-)?\s*(\d+(?:\.\d+)?)?\s*", text)
+        if not match or not (match[1] or match[3]) or (match[1] and match[3] and not match[2]):
+            raise ValueError(f"not a range: {text!r} (use MIN-MAX, MIN-, -MAX or one number)")
+        low = float(match[1]) if match[1] else None
+        high = float(match[3]) if match[3] else None
+        if not match[2]:
+            high = low
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"range {text!r} runs backwards")
+        return cls(low, high)
+
+    def widened(self, tolerance: float) -> tuple[float | None, float | None]:
+        low = self.low * (1 - tolerance) if self.low is not None else None
+        high = self.high * (1 + tolerance) if self.high is not None else None
+        return low, high
+
+
+@dataclass(frozen=True)
+class Query:
+    """Everything a search can ask. Empty means "everything"."""
+
+    text: str = ""
+    terms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    ranges: Mapping[str, Range] = field(default_factory=dict)
+    tolerance: float = DEFAULT_TOLERANCE
+    sort: Sort = "relevance"
+
+    def __post_init__(self) -> None:
+        unknown = set(self.terms) - set(TERM_FILTER_NAMES)
+        unknown |= set(self.ranges) - {r.name for r in RANGE_FILTERS}
+        if unknown:
+            raise ValueError(f"unknown filter: {', '.join(sorted(unknown))}")
+        if not 0 <= self.tolerance < 1:
+            raise ValueError("tolerance must be between 0 and 1 (e.g. 0.1 for 10 %)")
+        if self.sort not in SORTS:
+            raise ValueError(f"unknown sort {self.sort!r}; choose one of {', '.join(SORTS)}")
+
+    @classmethod
+    def build(
+        cls,
+        text: str = "",
+        *,
+        tolerance: float = DEFAULT_TOLERANCE,
+        sort: Sort = "relevance",
+        **filters: Iterable[str] | str | int | Range | None,
+    ) -> Query:
+        """Convenience constructor: Query.build("grad", category=["rocket"], length="2800-3000")."""
+        terms: dict[str, tuple[str, ...]] = {}
+        ranges: dict[str, Range] = {}
+        range_names = {r.name for r in RANGE_FILTERS}
+        for name, value in filters.items():
+            if value is None or value == "" or value == ():
+                continue
+            if name in range_names:
+                ranges[name] = value if isinstance(value, Range) else Range.parse(str(value))
+            elif isinstance(value, str | int):
+                terms[name] = (str(value),)
+            else:
+                values = tuple(str(v) for v in value)
+                if values:
+                    terms[name] = values
+        return cls(text=text, terms=terms, ranges=ranges, tolerance=tolerance, sort=sort)
+
+    @property
+    def key(self) -> str:
+        return normalise(self.text)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One result: enough to show a card or a table row."""
+
+    id: str
+    name: str
+    names: dict[str, str]
+    category: str
+    origin: list[str]
+    length_mm: float | None
+    diameter_mm: float | None
+    weight_kg: float | None
+    match: str
+    """How the text matched: exact, prefix, contains, fuzzy; or "filter" without text."""
+    matched: str | None
+    """The name, alias or marking that matched."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "names": self.names,
+            "category": self.category,
+            "origin": self.origin,
+            "length_mm": self.length_mm,
+            "diameter_mm": self.diameter_mm,
+            "weight_kg": self.weight_kg,
+            "match": self.match,
+            "matched": self.matched,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    total: int
+    hits: list[Hit]
+
+
+@dataclass(frozen=True)
+class Facet:
+    value: str
+    count: int
+
+
+@dataclass(frozen=True)
+class RangeStats:
+    low: float | None
+    high: float | None
+    known: int
+
+
+@dataclass
+class _NameIndex:
+    """Every distinct normalised name, sorted for prefix search and joined for substring search."""
+
+    build_id: str | None
+    keys: list[str]
+    owners: list[list[tuple[str, str, str]]]  # per key: (entry_id, kind, original text)
+    joined: str
+    offsets: list[int]
+    sort_keys: dict[str, str]
+
+    @classmethod
+    def load(cls, session: Session, build_id: str | None) -> _NameIndex:
+        by_key: dict[str, list[tuple[str, str, str]]] = {}
+        for entry_id, kind, text, key in session.execute(
+            select(NameRow.entry_id, NameRow.kind, NameRow.text, NameRow.key)
+        ):
+            by_key.setdefault(key, []).append((entry_id, kind, text))
+        keys = sorted(by_key)
+        offsets, position = [], 0
+        for key in keys:
+            offsets.append(position)
+            position += len(key) + 1
+        sort_keys = dict(session.execute(select(EntryRow.id, EntryRow.sort_key)).all())
+        return cls(build_id, keys, [by_key[k] for k in keys], "\n".join(keys), offsets, sort_keys)
+
+
+_Match = tuple[int, float, str, str]
+"""(tier, score, match kind, matched text); a lower tier ranks first."""
+_RANK = {("exact", True): 0, ("exact", False): 1, ("prefix", True): 2, ("prefix", False): 3}
+
+
+class Searcher:
+    """Runs queries against one database. Thread-safe: share one per process (st.cache_resource)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._index: _NameIndex | None = None
+        self._lock = threading.Lock()
+
+    # -- public API ---------------------------------------------------------------------------
+
+    def search(self, query: Query, limit: int | None = None, offset: int = 0) -> SearchResult:
+        """Entries matching every filter, best first."""
+        with Session(self.engine) as session:
+            ranked, matches = self._ranked_ids(session, query)
+            page = ranked[offset : offset + limit if limit is not None else None]
+            hits = self._hits(session, page, matches)
+        return SearchResult(total=len(ranked), hits=hits)
+
+    def facets(self, query: Query) -> dict[str, list[Facet]]:
+        """For every term filter, how many results each value would give with the other filters kept."""
+        result: dict[str, list[Facet]] = {}
+        with Session(self.engine) as session:
+            text_ids = self._text_ids(session, query)
+            for f in TERM_FILTERS:
+                ids = self._filtered(query, skip=f.name)
+                stmt = (
+                    select(TermRow.value, func.count(TermRow.entry_id))
+                    .where(TermRow.field == f.name, TermRow.entry_id.in_(ids))
+                    .group_by(TermRow.value)
+                )
+                if text_ids is not None:
+                    stmt = stmt.where(TermRow.entry_id.in_(list(text_ids)))
+                counts = session.execute(stmt).all()
+                result[f.name] = sorted((Facet(v, c) for v, c in counts), key=lambda x: (-x.count, x.value))
+        return result
+
+    def range_stats(self, query: Query) -> dict[str, RangeStats]:
+        """Smallest and largest known value of each dimension in the results, without its own filter."""
+        stats: dict[str, RangeStats] = {}
+        with Session(self.engine) as session:
+            text_ids = self._text_ids(session, query)
+            for r in RANGE_FILTERS:
+                column = getattr(EntryRow, r.column)
+                stmt = select(func.min(column), func.max(column), func.count(column)).where(
+                    EntryRow.id.in_(self._filtered(query, skip=r.name))
+                )
+                if text_ids is not None:
+                    stmt = stmt.where(EntryRow.id.in_(list(text_ids)))
+                low, high, known = session.execute(stmt).one()
+                stats[r.name] = RangeStats(low, high, known)
+        return stats
+
+    def count(self) -> int:
+        with Session(self.engine) as session:
+            return session.scalar(select(func.count()).select_from(EntryRow)) or 0
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _name_index(self, session: Session) -> _NameIndex:
+        """The cached name index, reloaded when another process rebuilt the database."""
+        build_id = session.scalar(select(MetaRow.value).where(MetaRow.key == "build_id"))
+        with self._lock:
+            if self._index is None or self._index.build_id != build_id:
+                self._index = _NameIndex.load(session, build_id)
+            return self._index
+
+    def _filtered(self, query: Query, skip: str | None = None) -> Select[tuple[str]]:
+        """SELECT of the ids passing every filter except `skip`."""
+        stmt = select(EntryRow.id)
+        for name, values in query.terms.items():
+            if name != skip and values:
+                stmt = stmt.where(
+                    EntryRow.id.in_(
+                        select(TermRow.entry_id).where(TermRow.field == name, TermRow.value.in_(values))
+                    )
+                )
+        for r in RANGE_FILTERS:
+            wanted = query.ranges.get(r.name)
+            if wanted is None or r.name == skip:
+                continue
+            column = getattr(EntryRow, r.column)
+            low, high = wanted.widened(query.tolerance)
+            if low is not None:
+                stmt = stmt.where(column >= low)
+            if high is not None:
+                stmt = stmt.where(column <= high)
+        return stmt
+
+    def _has_filters(self, query: Query) -> bool:
+        return any(query.terms.values()) or bool(query.ranges)
+
+    def _text_ids(self, session: Session, query: Query) -> set[str] | None:
+        if not query.key:
+            return None
+        return set(self._text_matches(self._name_index(session), query.key))
+
+    def _text_matches(self, index: _NameIndex, q: str) -> dict[str, _Match]:
+        """entry id -> (tier, score, match kind, matched text); lower tier is better."""
+        best: dict[str, _Match] = {}
+
+        def offer(key_pos: int, kind: str, score: float) -> None:
+            for entry_id, name_kind, text in index.owners[key_pos]:
+                tier = _RANK.get((kind, name_kind == "name"), {"contains": 4, "fuzzy": 5}.get(kind, 3))
+                current = best.get(entry_id)
+                if current is None or (tier, -score) < (current[0], -current[1]):
+                    best[entry_id] = (tier, score, kind, text)
+
+        start = bisect.bisect_left(index.keys, q)
+        end = bisect.bisect_left(index.keys, q + "\x7f")
+        for pos in range(start, end):
+            key = index.keys[pos]
+            offer(pos, "exact" if key == q else "prefix", len(q) / len(key))
+        if len(q) >= 2:
+            for m in re.finditer(re.escape(q), index.joined):
+                pos = bisect.bisect_right(index.offsets, m.start()) - 1
+                if not start <= pos < end:
+                    offer(pos, "contains", len(q) / len(index.keys[pos]))
+        if len(q) >= 3:
+            for _key, score, pos in process.extract(
+                q, index.keys, scorer=fuzz.ratio, score_cutoff=75, limit=50
+            ):
+                offer(pos, "fuzzy", score / 100)
+        return best
+
+    def _ranked_ids(self, session: Session, query: Query) -> tuple[list[str], dict[str, _Match]]:
+        allowed: set[str] | None = None
+        if self._has_filters(query):
+            allowed = set(session.scalars(self._filtered(query)).all())
+        index = self._name_index(session)
+        matches: dict[str, _Match] = {}
+        if query.key:
+            matches = self._text_matches(index, query.key)
+            if allowed is not None:
+                matches = {k: v for k, v in matches.items() if k in allowed}
+            ids = list(matches)
+        else:
+            ids = list(allowed) if allowed is not None else list(index.sort_keys)
+        return self._sorted(session, ids, query, matches, index), matches
+
+    def _sorted(
+        self,
+        session: Session,
+        ids: list[str],
+        query: Query,
+        matches: dict[str, _Match],
+        index: _NameIndex,
+    ) -> list[str]:
+        names = index.sort_keys
+        if query.sort in ("relevance", "name"):
+            if query.sort == "relevance" and matches:
+                return sorted(ids, key=lambda i: (matches[i][0], -matches[i][1], names.get(i, ""), i))
+            return sorted(ids, key=lambda i: (names.get(i, ""), i))
+        column = getattr(EntryRow, next(r.column for r in RANGE_FILTERS if r.name == query.sort))
+        values = dict(session.execute(select(EntryRow.id, column).where(EntryRow.id.in_(ids))).all())
+        return sorted(ids, key=lambda i: (values.get(i) is None, values.get(i) or 0, names.get(i, ""), i))
+
+    def _hits(self, session: Session, ids: list[str], matches: dict[str, _Match]) -> list[Hit]:
+        if not ids:
+            return []
+        rows = {
+            row.id: row
+            for row in session.execute(
+                select(
+                    EntryRow.id,
+                    EntryRow.name,
+                    EntryRow.category,
+                    EntryRow.length_mm,
+                    EntryRow.diameter_mm,
+                    EntryRow.weight_kg,
+                    EntryRow.document["names"].label("names"),
+                    EntryRow.document["origin"].label("origin"),
+                ).where(EntryRow.id.in_(ids))
+            )
+        }
+        hits = []
+        for i in ids:
+            row = rows[i]
+            match = matches.get(i)
+            hits.append(
+                Hit(
+                    id=row.id,
+                    name=row.name,
+                    names=dict(row.names or {}),
+                    category=row.category,
+                    origin=list(row.origin or []),
+                    length_mm=row.length_mm,
+                    diameter_mm=row.diameter_mm,
+                    weight_kg=row.weight_kg,
+                    match=match[2] if match else "filter",
+                    matched=match[3] if match else None,
+                )
+            )
+        return hits

@@ -1,0 +1,184 @@
+"""Shared fixtures: small real catalogs on disk and real SQLite databases."""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SOURCES: dict[str, Any] = {
+    "test-source-a": {
+        "title": "A test report",
+        "publisher": "Test Publisher",
+        "url": "https://example.org/a",
+        "date": "2020-01-01",
+    },
+    "test-source-b": {
+        "title": "Another test report",
+        "publisher": "Test Publisher",
+        "url": "https://example.org/b",
+        "date": "2021",
+    },
+}
+
+
+def make_entry(entry_id: str, **overrides: Any) -> dict[str, Any]:
+    """A valid entry as plain data; override any key."""
+    entry: dict[str, Any] = {
+        "id": entry_id,
+        "name": entry_id.upper(),
+        "category": "aircraft-bomb",
+        "role": "A test item.",
+        "origin": ["SU"],
+        "dimensions": {
+            "length_mm": {"value": 1500, "source": "test-source-a"},
+            "diameter_mm": {"value": 300, "basis": "estimate", "note": "estimated from photos"},
+            "weight_kg": {"value": 250, "basis": "nominal", "note": "nominal class"},
+        },
+        "features": {
+            "shape": "streamlined",
+            "stabilisation": "fins",
+            "fin_count": 4,
+            "fuze_position": "nose",
+            "colours": ["grey"],
+            "marking_script": "cyrillic",
+        },
+        "hazards": ["Keep away and report it."],
+        "sources": ["test-source-a"],
+    }
+    for key, value in overrides.items():
+        entry[key] = value
+    return entry
+
+
+MINI_ENTRIES: list[dict[str, Any]] = [
+    make_entry(
+        "ofab-250-270",
+        name="OFAB-250-270",
+        names={"ru": "ОФАБ-250-270"},
+        aliases=["OFAB 250-270"],
+        lookalikes=[{"id": "fab-250", "how_to_tell": "Read the stencil."}],
+        features={
+            "shape": "streamlined",
+            "stabilisation": "fins-ring-tail",
+            "fin_count": 4,
+            "fuze_position": "nose",
+            "colours": ["grey", "dark-grey"],
+            "marking_script": "cyrillic",
+            "marking_text": ["ОФАБ-250-270"],
+            "mechanical": ["ring-tail", "suspension-lugs"],
+        },
+    ),
+    make_entry(
+        "fab-250",
+        name="FAB-250",
+        names={"ru": "ФАБ-250"},
+        lookalikes=[{"id": "ofab-250-270", "how_to_tell": "Read the stencil."}],
+        dimensions={"length_mm": {"value": 1960, "source": "test-source-b"}},
+        sources=["test-source-b"],
+        features={
+            "shape": "streamlined",
+            "stabilisation": "fins",
+            "fin_count": 4,
+            "fuze_position": "nose-and-tail",
+            "colours": ["grey"],
+            "marking_script": "cyrillic",
+        },
+    ),
+    make_entry(
+        "shoab-0-5",
+        name="ShOAB-0.5",
+        names={"ru": "ШОАБ-0,5"},
+        category="submunition",
+        dimensions={"diameter_mm": {"value": 60, "source": "test-source-a"}},
+        features={
+            "shape": "spherical",
+            "stabilisation": "vanes",
+            "fin_count": 0,
+            "fuze_position": "internal",
+            "colours": ["olive-green"],
+            "marking_script": "none",
+        },
+    ),
+    make_entry(
+        "m67-grenade",
+        name="M67",
+        category="hand-grenade",
+        origin=["US"],
+        dimensions={"weight_kg": {"value": 0.4, "source": "test-source-b"}},
+        features={
+            "shape": "spherical",
+            "stabilisation": "none",
+            "fin_count": 0,
+            "fuze_position": "top",
+            "colours": ["olive-green"],
+            "marking_script": "latin",
+            "mechanical": ["lever", "pull-ring"],
+        },
+    ),
+]
+
+
+def write_catalog(
+    root: Path, entries: list[dict[str, Any]] | None = None, sources: dict[str, Any] | None = None
+) -> Path:
+    """Write a real catalog folder: the project's vocabulary, the given entries and sources."""
+    catalog = root / "catalog"
+    catalog.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "catalog" / "vocabulary.yaml", catalog / "vocabulary.yaml")
+    (catalog / "sources.yaml").write_text(
+        yaml.safe_dump(SOURCES if sources is None else sources, allow_unicode=True), encoding="utf-8"
+    )
+    for entry in copy.deepcopy(MINI_ENTRIES if entries is None else entries):
+        (catalog / f"{entry['id']}.yaml").write_text(
+            yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+    (root / "images").mkdir(exist_ok=True)
+    return catalog
+
+
+@pytest.fixture
+def mini_catalog(tmp_path: Path) -> Path:
+    return write_catalog(tmp_path)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'test.sqlite'}"
+
+
+@pytest.fixture
+def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Run `python -m ordnance_db` in a subprocess against the tmp catalog, as a user would."""
+
+    def run(*args: str, catalog: Path | None = None, env: dict[str, str] | None = None) -> Any:
+        catalog = catalog or tmp_path / "catalog"
+        full_env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "ORDNANCE_CATALOG_DIR": str(catalog),
+            "ORDNANCE_IMAGES_DIR": str(catalog.parent / "images"),
+            "ORDNANCE_VAR_DIR": str(tmp_path / "var"),
+            "ORDNANCE_DB_URL": f"sqlite:///{tmp_path / 'var' / 'cli.sqlite'}",
+            **(env or {}),
+        }
+        return subprocess.run(
+            [sys.executable, "-m", "ordnance_db", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=tmp_path,
+            timeout=120,
+        )
+
+    return run

@@ -1,0 +1,197 @@
+"""Catalog reading and validation on real YAML files: every problem, with its file and line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from ordnance_db.catalog import CatalogError, check_catalog, load_catalog, read_yaml
+from tests.conftest import MINI_ENTRIES, SOURCES, make_entry, write_catalog
+
+ONLY_A = {"test-source-a": SOURCES["test-source-a"]}
+
+
+def test_mini_catalog_loads(mini_catalog: Path) -> None:
+    catalog = load_catalog(mini_catalog)
+    assert list(catalog.entries) == sorted(e["id"] for e in MINI_ENTRIES)
+    assert catalog.entries["ofab-250-270"].names["ru"] == "ОФАБ-250-270"
+    assert catalog.digest and len(catalog.digest) == 64
+
+
+def test_four_problems_each_with_file_and_line(tmp_path: Path, run_cli) -> None:
+    """The issue's example: broken indentation, unknown key, bad term, dangling look-alike."""
+    entries = [
+        make_entry("good-one", lookalikes=[{"id": "no-such-entry", "how_to_tell": "Smaller."}]),
+        make_entry("bad-term", features={**make_entry("x")["features"], "shape": "hexagonal"}),
+        make_entry("extra-key", colour_of_sky="blue"),
+    ]
+    catalog = write_catalog(tmp_path, entries, sources=ONLY_A)
+    (catalog / "broken.yaml").write_text("id: broken\nname: Broken\n  category: rocket\n", encoding="utf-8")
+
+    result = run_cli("validate", str(catalog))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+
+    def line_for(name: str) -> str:
+        found = [line for line in lines if line.startswith(f"catalog/{name}.yaml:")]
+        assert found, f"no problem reported for {name}: {result.stderr}"
+        return found[0]
+
+    assert line_for("broken").startswith("catalog/broken.yaml:3:")
+    assert "YAML syntax error" in line_for("broken")
+    assert "unknown key 'colour_of_sky'" in line_for("extra-key")
+    bad_line = yaml_line(catalog / "bad-term.yaml", "shape:")
+    assert line_for("bad-term").startswith(f"catalog/bad-term.yaml:{bad_line}:")
+    assert "unknown shapes term 'hexagonal'" in line_for("bad-term")
+    assert "'no-such-entry' is not a catalog entry" in line_for("good-one")
+    assert "4 problem(s)" in lines[-1]
+
+
+def yaml_line(path: Path, text: str) -> int:
+    """1-based line of the first line containing `text`."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if text in line:
+            return number
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+def problems_for(tmp_path: Path, entries: list[dict], **kwargs) -> list[str]:
+    catalog_dir = write_catalog(tmp_path, entries, **kwargs)
+    catalog, problems = check_catalog(catalog_dir)
+    assert catalog is None
+    return [str(p) for p in problems]
+
+
+def test_every_problem_is_collected_not_just_the_first(tmp_path: Path) -> None:
+    entries = [make_entry(f"item-{i}", category="nonsense") for i in range(5)]
+    problems = problems_for(tmp_path, entries)
+    assert len([p for p in problems if "unknown categories term 'nonsense'" in p]) == 5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("a: &a [1]\nb: *a\n", "anchors and aliases"),
+        ("x: !!python/object/apply:os.system ['echo hi']\n", "tag"),
+        ("x: !custom 3\n", "tag"),
+        ("a: 1\na: 2\n", "duplicate key 'a'"),
+        ("a: [1, 2\n", "YAML syntax error"),
+        ("--- 1\n--- 2\n", "YAML syntax error"),
+    ],
+    ids=["alias", "python-tag", "custom-tag", "duplicate-key", "unclosed", "two-documents"],
+)
+def test_hostile_yaml_is_refused_with_a_located_message(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "x.yaml"
+    path.write_text(text, encoding="utf-8")
+    doc, problems = read_yaml(path)
+    assert doc is None
+    assert len(problems) == 1 and expected in problems[0].message
+    assert problems[0].line >= 1
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [{','.join(['*a' + str(i - 1)] * 9)}]" for i in range(1, 10)]
+    path = tmp_path / "bomb.yaml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    started = time.perf_counter()
+    doc, problems = read_yaml(path)
+    assert time.perf_counter() - started < 1.0  # would be ~10^9 strings if expanded
+    assert doc is None and "aliases" in problems[0].message
+
+
+def test_invalid_utf8_names_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(b"id: ok\nname: caf\xe9\n")
+    _, problems = read_yaml(path)
+    assert (problems[0].line, problems[0].message) == (2, "file is not valid UTF-8 text")
+
+
+def test_enormous_file_is_refused_without_parsing(tmp_path: Path) -> None:
+    path = tmp_path / "huge.yaml"
+    path.write_text("name: " + "x" * (600 * 1024) + "\n", encoding="utf-8")
+    _, problems = read_yaml(path)
+    assert "limit" in problems[0].message
+
+
+def test_id_must_match_file_name(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path, [make_entry("right-name")])
+    (catalog / "right-name.yaml").rename(catalog / "wrong-name.yaml")
+    _, problems = check_catalog(catalog)
+    assert any("does not match the file name 'wrong-name'" in str(p) for p in problems)
+
+
+def test_duplicate_ids_in_sub_folders(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path, [make_entry("twin")])
+    (catalog / "bombs").mkdir()
+    (catalog / "bombs" / "twin.yaml").write_text((catalog / "twin.yaml").read_text())
+    _, problems = check_catalog(catalog)
+    assert any("duplicate id 'twin'" in str(p) for p in problems)
+
+
+def test_lookalikes_must_be_mutual(tmp_path: Path) -> None:
+    entries = [
+        make_entry("a-one", lookalikes=[{"id": "b-two", "how_to_tell": "Bigger."}]),
+        make_entry("b-two"),
+    ]
+    problems = problems_for(tmp_path, entries)
+    assert any("does not list 'a-one' back" in p for p in problems)
+
+
+def test_unknown_and_unused_sources(tmp_path: Path) -> None:
+    entries = [make_entry("a-one", sources=["not-there"])]
+    problems = problems_for(tmp_path, entries)
+    assert any("unknown source key 'not-there'" in p for p in problems)
+    assert any("source 'test-source-b' is not cited by any entry" in p for p in problems)
+
+
+def test_dimension_needs_source_or_basis(tmp_path: Path) -> None:
+    entries = [make_entry("a-one", dimensions={"length_mm": {"value": 10}})]
+    problems = problems_for(tmp_path, entries)
+    assert any("give either 'source'" in p for p in problems)
+    entries = [make_entry("a-one", dimensions={"length_mm": {"value": 10, "basis": "estimate"}})]
+    assert any("needs a 'note'" in p for p in problems_for(tmp_path / "2", entries))
+
+
+def test_images_must_exist_and_carry_a_licence(tmp_path: Path) -> None:
+    image = {"file": "photo.jpg", "kind": "photo", "licence": "CC-BY-4.0", "author": "A", "source": "B"}
+    entries = [make_entry("a-one", images=[image]), make_entry("b-two")]
+    catalog = write_catalog(tmp_path, entries)
+    (tmp_path / "images" / "b-two").mkdir(parents=True)
+    (tmp_path / "images" / "b-two" / "unlisted.jpg").write_bytes(b"x")
+    (tmp_path / "images" / "b-two" / "side.png").write_bytes(b"x")  # derived: needs no licence
+    _, problems = check_catalog(catalog)
+    text = "\n".join(map(str, problems))
+    assert "photo.jpg does not exist" in text
+    assert "unlisted.jpg has no licence" in text
+    assert "side.png" not in text
+    image_without = {k: v for k, v in image.items() if k != "licence"}
+    problems = problems_for(tmp_path / "3", [make_entry("c-three", images=[image_without])])
+    assert any("missing required key 'images.0.licence'" in p for p in problems)
+
+
+def test_image_path_cannot_escape_images_folder(tmp_path: Path) -> None:
+    image = {"file": "../../etc/passwd", "kind": "photo", "licence": "x", "author": "A", "source": "B"}
+    problems = problems_for(tmp_path, [make_entry("a-one", images=[image])])
+    assert any("images.0.file" in p for p in problems)
+
+
+def test_load_catalog_raises_with_all_problems(tmp_path: Path) -> None:
+    catalog = write_catalog(
+        tmp_path, [make_entry("a-one", category="x"), make_entry("b-two", category="y")], sources=ONLY_A
+    )
+    with pytest.raises(CatalogError) as info:
+        load_catalog(catalog)
+    assert len(info.value.problems) == 2
+
+
+def test_yaml_dates_stay_text(tmp_path: Path) -> None:
+    catalog = write_catalog(tmp_path)
+    text = (catalog / "sources.yaml").read_text().replace("'2020-01-01'", "2020-01-01")
+    (catalog / "sources.yaml").write_text(text)
+    assert yaml.safe_load(text)  # unquoted date in the file
+    assert load_catalog(catalog).sources["test-source-a"].date == "2020-01-01"

@@ -1,0 +1,126 @@
+"""Search and facets against a real SQLite database built from a real catalog folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+
+from ordnance_db.catalog import load_catalog
+from ordnance_db.db import build_database, ensure_built, is_current, load_entry
+from ordnance_db.search import TERM_FILTERS, Query, Range, Searcher
+
+
+@pytest.fixture
+def searcher(mini_catalog: Path, sqlite_url: str) -> Searcher:
+    engine = create_engine(sqlite_url)
+    build_database(load_catalog(mini_catalog), engine)
+    return Searcher(engine)
+
+
+def ids(searcher: Searcher, query: Query) -> list[str]:
+    return [h.id for h in searcher.search(query).hits]
+
+
+@pytest.mark.parametrize("text", ["ОФАБ-250-270", "OFAB 250-270", "ofab250", "ofab-250-270", "  OfAb_250 "])
+def test_designation_in_any_script_and_spelling_finds_it_first(searcher: Searcher, text: str) -> None:
+    assert ids(searcher, Query(text=text))[0] == "ofab-250-270"
+
+
+def test_cyrillic_prefix_finds_the_ball_bomblet(searcher: Searcher) -> None:
+    assert ids(searcher, Query(text="ШОАБ"))[0] == "shoab-0-5"
+
+
+def test_exact_designation_ranks_before_prefix_and_contains(searcher: Searcher) -> None:
+    result = searcher.search(Query(text="fab250"))
+    assert [h.id for h in result.hits][:2] == ["fab-250", "ofab-250-270"]
+    assert result.hits[0].match == "exact"
+    assert result.hits[1].match == "contains"
+
+
+def test_fuzzy_match_finds_a_typo(searcher: Searcher) -> None:
+    result = searcher.search(Query(text="ofab-250-207"))
+    assert result.hits[0].id == "ofab-250-270"
+    assert result.hits[0].match == "fuzzy"
+
+
+def test_marking_text_is_searchable(searcher: Searcher) -> None:
+    hit = searcher.search(Query(text="ОФАБ-250-270")).hits[0]
+    assert hit.names == {"ru": "ОФАБ-250-270"}
+
+
+def test_nothing_matches_gives_empty_result(searcher: Searcher) -> None:
+    result = searcher.search(Query(text="zzzzqqq"))
+    assert result.total == 0 and result.hits == []
+
+
+def test_term_filters_and_or_within_a_field(searcher: Searcher) -> None:
+    assert ids(searcher, Query.build(category=["submunition"])) == ["shoab-0-5"]
+    assert set(ids(searcher, Query.build(category=["submunition", "hand-grenade"]))) == {
+        "shoab-0-5",
+        "m67-grenade",
+    }
+    assert ids(searcher, Query.build(shape="spherical", origin="US")) == ["m67-grenade"]
+    assert ids(searcher, Query.build(fins=4, fuze="nose-and-tail")) == ["fab-250"]
+    assert ids(searcher, Query.build(mechanical=["ring-tail"])) == ["ofab-250-270"]
+
+
+def test_size_ranges_use_the_tolerance(searcher: Searcher) -> None:
+    # ofab 1500 mm, fab 1960 mm (others unknown)
+    assert ids(searcher, Query.build(length="1600-2000", tolerance=0.0)) == ["fab-250"]
+    assert set(ids(searcher, Query.build(length="1600-2000"))) == {"fab-250", "ofab-250-270"}  # 10 %
+    assert set(ids(searcher, Query.build(length="1700", tolerance=0.2))) == {"fab-250", "ofab-250-270"}
+    assert ids(searcher, Query.build(length="1700", tolerance=0.0)) == []
+    assert ids(searcher, Query.build(weight="-1")) == ["m67-grenade"]
+
+
+def test_filters_combine_with_text(searcher: Searcher) -> None:
+    assert ids(searcher, Query.build("fab250", category="aircraft-bomb", stabilisation="fins")) == ["fab-250"]
+
+
+def test_sort_by_dimension_puts_unknown_last(searcher: Searcher) -> None:
+    assert ids(searcher, Query(sort="length"))[:2] == ["ofab-250-270", "fab-250"]
+
+
+def test_facet_counts_equal_the_result_count_of_each_value(searcher: Searcher) -> None:
+    base = Query.build(shape="streamlined")
+    facets = searcher.facets(base)
+    assert {f.name for f in TERM_FILTERS} == set(facets)
+    for name, items in facets.items():
+        assert items, name
+        for facet in items:
+            terms = {**base.terms, name: (facet.value,)}
+            expected = searcher.search(Query(terms=terms)).total
+            assert facet.count == expected, (name, facet.value)
+
+
+def test_range_stats(searcher: Searcher) -> None:
+    stats = searcher.range_stats(Query())
+    assert (stats["length"].low, stats["length"].high, stats["length"].known) == (1500, 1960, 2)
+
+
+@pytest.mark.parametrize("text", ["1x-2", "5-1", "", "-"])
+def test_bad_ranges_are_refused(text: str) -> None:
+    with pytest.raises(ValueError):
+        Range.parse(text)
+
+
+def test_unknown_filter_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown filter"):
+        Query(terms={"flavour": ("x",)})
+
+
+def test_build_is_idempotent_and_follows_the_catalog(mini_catalog: Path, sqlite_url: str) -> None:
+    engine = create_engine(sqlite_url)
+    assert ensure_built(engine, mini_catalog) is True
+    assert ensure_built(engine, mini_catalog) is False
+    entry = load_entry(engine, "fab-250")
+    assert entry is not None and entry.names["ru"] == "ФАБ-250"
+    text = (mini_catalog / "fab-250.yaml").read_text(encoding="utf-8").replace("ФАБ-250", "ФАБ-250М")
+    (mini_catalog / "fab-250.yaml").write_text(text, encoding="utf-8")
+    assert not is_current(engine, load_catalog(mini_catalog).digest)
+    searcher = Searcher(engine)
+    assert ensure_built(engine, mini_catalog) is True
+    assert ids(searcher, Query(text="ФАБ-250М")) == ["fab-250"]
+    assert load_entry(engine, "no-such-id") is None
