@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from ordnance_db.safety import scan_data
 from ordnance_db.schema import ID_PATTERN, Entry, Guidance, Source, Vocabulary
 
 M = TypeVar("M", bound=BaseModel)
@@ -262,11 +263,14 @@ def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog |
 
     entries: dict[str, Entry] = {}
     docs: dict[str, YamlDoc] = {}
+    for doc in (sources_doc, guidance_doc):
+        problems += _check_safety(doc)
     for path in entry_files(root):
         doc, more = read_yaml(path)
         problems += more
         if doc is None:
             continue
+        problems += _check_safety(doc)
         if not isinstance(doc.data, dict):
             problems.append(doc.problem((), "an entry file must be a mapping of keys to values"))
             continue
@@ -431,6 +435,16 @@ def _source_refs(
     elif isinstance(data, list):
         for i, item in enumerate(data):
             yield from _source_refs(item, (*loc, i), keys)
+
+
+def _check_safety(doc: YamlDoc | None) -> list[Problem]:
+    """The catalog identifies and warns; text that reads like a procedure is refused."""
+    if doc is None:
+        return []
+    return [
+        doc.problem(loc, f"crosses the safety line ({reason}): identification and warnings only")
+        for loc, reason in scan_data(doc.data)
+    ]
 
 
 def _check_lookalikes(entries: dict[str, Entry], docs: dict[str, YamlDoc]) -> list[Problem]:

@@ -180,6 +180,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace) -> int:
+    """Entries per category and sourced versus estimated dimensions (catalog/README.md)."""
+    from ordnance_db.stats import coverage_markdown
+
+    try:
+        catalog = catalog_mod.load_catalog(CATALOG_DIR, IMAGES_DIR)
+    except catalog_mod.CatalogError as exc:
+        raise UserError(f"the catalog has {len(exc.problems)} problem(s); run validate") from exc
+    text = coverage_markdown(catalog)
+    if args.write:
+        (CATALOG_DIR / "README.md").write_text(text, encoding="utf-8")
+        print(f"wrote {CATALOG_DIR / 'README.md'}")
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """The JSON Schema of a catalog entry, for editors that check YAML as it is typed."""
     json.dump(Entry.model_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
@@ -249,6 +266,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("id", help="entry id, e.g. ofab-250-270")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("coverage", help=cmd_coverage.__doc__, description=cmd_coverage.__doc__)
+    p.add_argument("--write", action="store_true", help="write catalog/README.md instead of printing")
+    p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
     p.set_defaults(func=cmd_schema)
