@@ -1,0 +1,88 @@
+"""The command line as a user runs it: real subprocesses, real files, real database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ordnance_db.cli import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def commands() -> list[str]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    return sorted(action.choices)
+
+
+@pytest.mark.parametrize("command", commands())
+def test_every_command_has_help_and_is_in_the_readme(command: str) -> None:
+    parser = build_parser()
+    action = next(a for a in parser._actions if a.dest == "command")
+    sub = action.choices[command]
+    assert sub.description, f"{command} has no help text"
+    assert f"`{command}" in (ROOT / "README.md").read_text(encoding="utf-8"), f"{command} missing from README"
+
+
+def test_search_json_is_a_list_of_entries_best_first(mini_catalog: Path, run_cli) -> None:
+    result = run_cli("search", "ОФАБ-250-270", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    records = json.loads(result.stdout)
+    assert records[0]["id"] == "ofab-250-270" and records[0]["name"] == "OFAB-250-270"
+
+
+def test_search_filters_and_csv(mini_catalog: Path, run_cli) -> None:
+    result = run_cli("search", "--category", "submunition", "--category", "hand-grenade", "--format", "csv")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("id,name,")
+    assert sorted(line.split(",")[0] for line in lines[1:]) == ["m67-grenade", "shoab-0-5"]
+
+
+def test_search_bad_range_is_one_line_exit_1(mini_catalog: Path, run_cli) -> None:
+    result = run_cli("search", "--length", "abc")
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "not a range" in result.stderr
+
+
+def test_show_and_unknown_id(mini_catalog: Path, run_cli) -> None:
+    shown = run_cli("show", "shoab-0-5", "--format", "json")
+    assert json.loads(shown.stdout)["names"]["ru"] == "ШОАБ-0,5"
+    missing = run_cli("show", "no-such-thing")
+    assert (
+        missing.returncode == 1 and "unknown entry id" in missing.stderr and "Traceback" not in missing.stderr
+    )
+
+
+def test_build_is_idempotent(mini_catalog: Path, run_cli) -> None:
+    first = run_cli("build")
+    second = run_cli("build")
+    assert "database built: 4 entries" in first.stdout
+    assert "already up to date" in second.stdout
+
+
+def test_build_refuses_a_broken_catalog(mini_catalog: Path, run_cli) -> None:
+    (mini_catalog / "fab-250.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    result = run_cli("build")
+    assert result.returncode == 1
+    assert "catalog/fab-250.yaml:2:1: YAML syntax error" in result.stderr and "nothing was built" in result.stderr
+
+
+def test_usage_error_exits_2(run_cli) -> None:
+    assert run_cli("search", "--no-such-flag").returncode == 2
+
+
+def test_facets_and_schema(mini_catalog: Path, run_cli) -> None:
+    facets = json.loads(run_cli("facets", "--format", "json").stdout)
+    assert {"filter": "category", "value": "aircraft-bomb", "count": 2} in facets
+    schema = json.loads(run_cli("schema").stdout)
+    assert schema["title"] == "Entry" and "features" in schema["properties"]
+
+
+def test_validate_real_catalog_exits_0(run_cli) -> None:
+    result = run_cli("validate", str(ROOT / "catalog"), "--images-dir", str(ROOT / "images"))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("catalog OK: ")
