@@ -68,7 +68,8 @@ def test_build_refuses_a_broken_catalog(mini_catalog: Path, run_cli) -> None:
     (mini_catalog / "fab-250.yaml").write_text("id: [unclosed\n", encoding="utf-8")
     result = run_cli("build")
     assert result.returncode == 1
-    assert "catalog/fab-250.yaml:2:1: YAML syntax error" in result.stderr and "nothing was built" in result.stderr
+    assert "catalog/fab-250.yaml:2:1: YAML syntax error" in result.stderr
+    assert "nothing was built" in result.stderr
 
 
 def test_usage_error_exits_2(run_cli) -> None:
