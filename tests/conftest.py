@@ -7,12 +7,16 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from ordnance_db.db import Base
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -155,6 +159,30 @@ def mini_catalog(tmp_path: Path) -> Path:
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'test.sqlite'}"
+
+
+def postgres_url() -> str:
+    """The test PostgreSQL server's URL; in CI its absence is a failure, elsewhere a skip."""
+    url = os.environ.get("ORDNANCE_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI is set but ORDNANCE_TEST_PG_URL is not: .ci/run must start PostgreSQL")
+        pytest.skip("no PostgreSQL server (set ORDNANCE_TEST_PG_URL, see .ci/start-postgres)")
+    return url
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """A real, empty database of each kind the project supports."""
+    if request.param == "sqlite":
+        engine = create_engine(f"sqlite:///{tmp_path / 'test.sqlite'}")
+    else:
+        engine = create_engine(postgres_url())
+        Base.metadata.drop_all(engine)
+    yield engine
+    if request.param == "postgresql":
+        Base.metadata.drop_all(engine)
+    engine.dispose()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
 
 from ordnance_db.catalog import load_catalog
 from ordnance_db.db import build_database, ensure_built, is_current, load_entry
@@ -13,8 +13,7 @@ from ordnance_db.search import TERM_FILTERS, Query, Range, Searcher
 
 
 @pytest.fixture
-def searcher(mini_catalog: Path, sqlite_url: str) -> Searcher:
-    engine = create_engine(sqlite_url)
+def searcher(mini_catalog: Path, engine: Engine) -> Searcher:
     build_database(load_catalog(mini_catalog), engine)
     return Searcher(engine)
 
@@ -111,8 +110,7 @@ def test_unknown_filter_is_refused() -> None:
         Query(terms={"flavour": ("x",)})
 
 
-def test_build_is_idempotent_and_follows_the_catalog(mini_catalog: Path, sqlite_url: str) -> None:
-    engine = create_engine(sqlite_url)
+def test_build_is_idempotent_and_follows_the_catalog(mini_catalog: Path, engine: Engine) -> None:
     assert ensure_built(engine, mini_catalog) is True
     assert ensure_built(engine, mini_catalog) is False
     entry = load_entry(engine, "fab-250")
