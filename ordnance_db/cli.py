@@ -25,15 +25,15 @@ class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 1."""
 
 
-def _progress(description: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
+def _bar(items: Iterable[Any], description: str) -> Iterable[Any]:
     """A tqdm progress bar on stderr when it is a terminal; nothing in pipes and CI logs."""
+    from tqdm import tqdm
 
-    def wrap(items: Iterable[Any]) -> Iterable[Any]:
-        from tqdm import tqdm
+    return tqdm(items, desc=description, unit="entry", disable=None, file=sys.stderr, leave=False)
 
-        return tqdm(items, desc=description, unit="entry", disable=None, file=sys.stderr, leave=False)
 
-    return wrap
+def _progress(description: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
+    return lambda items: _bar(items, description)
 
 
 def _engine() -> Any:
@@ -99,17 +99,58 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Derive the database from the catalog (skipped when nothing changed, unless --force)."""
-    catalog, problems = catalog_mod.check_catalog(CATALOG_DIR, IMAGES_DIR)
-    if catalog is None:
-        for problem in problems:
-            print(problem, file=sys.stderr)
-        raise UserError(f"the catalog has {len(problems)} problem(s); nothing was built")
+    """Derive the database and drawings from the catalog (each skipped when its inputs did not change)."""
+    from ordnance_db.build import build_all
+
     engine = db.get_engine()
-    built = db.build_database(catalog, engine, force=args.force, progress=_progress("database"))
-    state = "built" if built else "already up to date"
+    try:
+        report = build_all(engine, force=args.force, progress=_bar)
+    except catalog_mod.CatalogError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise UserError(f"the catalog has {len(exc.problems)} problem(s); nothing was built") from exc
+    state = "built" if report.database_built else "already up to date"
     where = engine.url.render_as_string(hide_password=True)
-    print(f"database {state}: {len(catalog.entries)} entries ({where})")
+    print(f"database {state}: {report.entries} entries ({where})")
+    if report.drawings_checked:
+        print(f"drawings checked: {len(report.drawings_written)} file(s) written under {IMAGES_DIR}")
+    else:
+        print("drawings already up to date")
+    return 0
+
+
+def _load_catalog() -> catalog_mod.Catalog:
+    try:
+        return catalog_mod.load_catalog(CATALOG_DIR, IMAGES_DIR)
+    except catalog_mod.CatalogError as exc:
+        raise UserError(f"the catalog has {len(exc.problems)} problem(s); run validate") from exc
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """Redraw images/<id>/side.png and drawing.svg for the given entries (all when none given)."""
+    from ordnance_db.drawing import write_drawings
+
+    catalog = _load_catalog()
+    unknown = [i for i in args.ids if i not in catalog.entries]
+    if unknown:
+        raise UserError(f"unknown entry id(s): {', '.join(unknown)}")
+    for entry_id in args.ids or list(catalog.entries):
+        for path in write_drawings(catalog.entries[entry_id], catalog.colours(), IMAGES_DIR):
+            print(path)
+    return 0
+
+
+def cmd_contact_sheet(args: argparse.Namespace) -> int:
+    """One PNG with every entry's side view and name, for reviewing the drawings at a glance."""
+    from ordnance_db.drawing import contact_sheet
+
+    catalog = _load_catalog()
+    sheet = contact_sheet(catalog.entries.values(), catalog.colours(), IMAGES_DIR, columns=args.columns)
+    try:
+        sheet.save(args.output, format="PNG")
+    except OSError as exc:
+        raise UserError(f"cannot write {args.output}: {exc.strerror or exc}") from exc
+    print(f"wrote {args.output} ({len(catalog.entries)} entries)")
     return 0
 
 
@@ -184,10 +225,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     """Entries per category and sourced versus estimated dimensions (catalog/README.md)."""
     from ordnance_db.stats import coverage_markdown
 
-    try:
-        catalog = catalog_mod.load_catalog(CATALOG_DIR, IMAGES_DIR)
-    except catalog_mod.CatalogError as exc:
-        raise UserError(f"the catalog has {len(exc.problems)} problem(s); run validate") from exc
+    catalog = _load_catalog()
     text = coverage_markdown(catalog)
     if args.write:
         (CATALOG_DIR / "README.md").write_text(text, encoding="utf-8")
@@ -250,6 +288,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help=cmd_build.__doc__, description=cmd_build.__doc__)
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
     p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("render", help=cmd_render.__doc__, description=cmd_render.__doc__)
+    p.add_argument("ids", nargs="*", metavar="ID", help="entry ids (default: every entry)")
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("contact-sheet", help=cmd_contact_sheet.__doc__, description=cmd_contact_sheet.__doc__)
+    p.add_argument("output", help="PNG file to write")
+    p.add_argument("--columns", type=int, default=6, help="pictures per row")
+    p.set_defaults(func=cmd_contact_sheet)
 
     p = sub.add_parser("search", help=cmd_search.__doc__, description=cmd_search.__doc__)
     _add_filters(p)

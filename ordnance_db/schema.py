@@ -183,6 +183,9 @@ class Geometry(Model):
     side: list[Point] = []
     top: list[Point] = []
     surface: Literal["smooth", "segmented", "ribbed"] = "smooth"
+    reference_view: Literal["side", "top"] = "side"
+    """The view a person usually sees: "top" for flat items lying on the ground (butterfly mines).
+    It is the picture written to side.png and the one photos are matched against."""
     fins: Fins | None = None
     ring_tail: RingTail | None = None
     bands: list[Band] = []
@@ -200,6 +203,8 @@ class Geometry(Model):
                 raise ValueError("'profile' radii cannot be negative")
         elif len(self.side) < 3:
             raise ValueError("an outline form needs a 'side' polygon of at least three points")
+        if self.reference_view == "top" and (self.form != "outline" or len(self.top) < 3):
+            raise ValueError("reference_view 'top' needs an outline form with a 'top' polygon")
         return self
 
     @property
