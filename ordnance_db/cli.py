@@ -155,7 +155,7 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
 
 
 def _query_from_args(args: argparse.Namespace) -> Query:
-    text = " ".join(t for t in (args.query, args.text) if t)
+    text = " ".join(t for t in (getattr(args, "query", ""), args.text) if t)
     filters: dict[str, Any] = {f.name: getattr(args, f.name) for f in TERM_FILTERS}
     try:
         for r in RANGE_FILTERS:
@@ -235,6 +235,29 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write reference sheets (PDF: one sheet, or a field booklet for several), CSV or JSON."""
+    from ordnance_db import export  # fpdf2 loads only when exporting
+
+    engine = _engine()
+    query = _query_from_args(args)
+    try:
+        entries = export.select_entries(engine, args.ids, query)
+        if args.pdf:
+            selection = export.describe_selection(args.ids, query)
+            path = export.write_pdf(engine, entries, args.pdf, paper=args.paper, selection=selection)
+        elif args.csv:
+            path = export.write_csv(entries, args.csv)
+        else:
+            path = export.write_json(entries, args.json)
+    except export.ExportError as exc:
+        raise UserError(str(exc)) from exc
+    n = len(entries)
+    what = "reference sheet" if args.pdf and n == 1 else f"{n} entr{'y' if n == 1 else 'ies'}"
+    print(f"wrote {what} to {path}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """The JSON Schema of a catalog entry, for editors that check YAML as it is typed."""
     json.dump(Entry.model_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
@@ -249,9 +272,10 @@ def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output format")
 
 
-def _add_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("query", nargs="?", default="", help="name in any script, alias or marking text")
-    parser.add_argument("--text", default="", help="same as the positional query")
+def _add_filters(parser: argparse.ArgumentParser, positional: bool = True) -> None:
+    if positional:
+        parser.add_argument("query", nargs="?", default="", help="name in any script, alias or marking text")
+    parser.add_argument("--text", default="", help="name in any script, alias or marking text")
     for f in TERM_FILTERS:
         parser.add_argument(
             f"--{f.name}", action="append", default=[], metavar=f.name.upper(), help=f"{f.help} Repeatable."
@@ -317,6 +341,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help=cmd_coverage.__doc__, description=cmd_coverage.__doc__)
     p.add_argument("--write", action="store_true", help="write catalog/README.md instead of printing")
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
+    target = p.add_mutually_exclusive_group(required=True)
+    target.add_argument("--pdf", metavar="FILE", help="one sheet, or a field booklet for several entries")
+    target.add_argument("--csv", metavar="FILE", help="one row per entry, UTF-8, stable columns")
+    target.add_argument("--json", metavar="FILE", help="full entries as a JSON list")
+    p.add_argument("ids", nargs="*", metavar="ID", help="entry ids (default: every entry the filters match)")
+    p.add_argument("--paper", choices=("A4", "Letter"), default="A4", help="PDF paper size (default A4)")
+    _add_filters(p, positional=False)
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
     p.set_defaults(func=cmd_schema)

@@ -143,6 +143,12 @@ def write_catalog(
     (catalog / "sources.yaml").write_text(
         yaml.safe_dump(SOURCES if sources is None else sources, allow_unicode=True), encoding="utf-8"
     )
+    guidance = {
+        "title": "If you find something that might be explosive",
+        "panel": ["Do not touch it.", "Keep away and keep others away.", "Report it to the police."],
+        "standards": ["test-source-a"],
+    }
+    (catalog / "guidance.yaml").write_text(yaml.safe_dump(guidance), encoding="utf-8")
     for entry in copy.deepcopy(MINI_ENTRIES if entries is None else entries):
         (catalog / f"{entry['id']}.yaml").write_text(
             yaml.safe_dump(entry, allow_unicode=True, sort_keys=False), encoding="utf-8"

@@ -87,3 +87,15 @@ def test_validate_real_catalog_exits_0(run_cli) -> None:
     result = run_cli("validate", str(ROOT / "catalog"), "--images-dir", str(ROOT / "images"))
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("catalog OK: ")
+
+
+def test_export_commands(mini_catalog: Path, run_cli, tmp_path: Path) -> None:
+    pdf = run_cli("export", "--pdf", str(tmp_path / "s.pdf"), "shoab-0-5")
+    assert pdf.returncode == 0, pdf.stderr
+    assert (tmp_path / "s.pdf").read_bytes().startswith(b"%PDF")
+    csv_run = run_cli("export", "--csv", str(tmp_path / "x.csv"), "--category", "submunition")
+    assert csv_run.returncode == 0 and "1 entry" in csv_run.stdout
+    bad = run_cli("export", "--json", str(tmp_path / "x.json"), "no-such-id")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1
+    unwritable = run_cli("export", "--json", str(tmp_path / "missing" / "x.json"))
+    assert unwritable.returncode == 1 and "Traceback" not in unwritable.stderr
