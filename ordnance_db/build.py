@@ -1,7 +1,7 @@
 """Everything derived from the catalog, built in order and only when its inputs changed.
 
-catalog -> database (content hash in the database) -> drawings (hash stamp under var/). The
-match index follows the same rule in `matcher.py`.
+catalog -> database (content hash in the database) -> drawings (hash stamp under var/) -> match
+index (hash stored with the index under var/).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from ordnance_db import drawing
 from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.db import build_database
+from ordnance_db.matcher import load_matcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
 
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
@@ -28,6 +29,7 @@ class BuildReport:
     database_built: bool
     drawings_checked: bool
     drawings_written: list[Path] = field(default_factory=list)
+    index_built: bool = False
 
 
 def _no_progress(items: Iterable[Any], _label: str) -> Iterable[Any]:
@@ -81,4 +83,6 @@ def build_all(
     catalog = load_catalog(catalog_dir, images_dir)
     built = build_database(catalog, engine, force=force, progress=lambda items: progress(items, "database"))
     checked, written = write_all_drawings(catalog, images_dir, var_dir, force=force, progress=progress)
-    return BuildReport(len(catalog.entries), built, checked, written)
+    drawable = sum(1 for e in catalog.entries.values() if e.geometry is not None or e.images)
+    index_built = drawable >= 2 and load_matcher(catalog, var_dir, progress=progress)[1]
+    return BuildReport(len(catalog.entries), built, checked, written, index_built)

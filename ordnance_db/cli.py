@@ -116,6 +116,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         print(f"drawings checked: {len(report.drawings_written)} file(s) written under {IMAGES_DIR}")
     else:
         print("drawings already up to date")
+    print("match index built" if report.index_built else "match index already up to date")
     return 0
 
 
@@ -235,6 +236,121 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+def _matcher() -> Any:
+    from ordnance_db.matcher import load_matcher
+
+    matcher, built = load_matcher(_load_catalog(), progress=_bar)
+    if built:
+        print("match index built", file=sys.stderr)
+    return matcher
+
+
+def _crop(text: str | None) -> tuple[int, int, int, int] | None:
+    if not text:
+        return None
+    try:
+        x0, y0, x1, y1 = (int(float(v)) for v in text.split(","))
+    except ValueError as exc:
+        raise UserError(f"--crop takes x0,y0,x1,y1 in pixels, not {text!r}") from exc
+    return x0, y0, x1, y1
+
+
+def cmd_match(args: argparse.Namespace) -> int:
+    """Ranked suggestions per photo, with a score in [0, 1] and the reasons (tentative unless confident)."""
+    from ordnance_db.matcher import MatchRefused, match_photo
+
+    query = _query_from_args(args)
+    allowed = None
+    if any(query.terms.values()):  # hints re-rank; a size range is a hint, not a filter, here
+        hint = Query(terms=query.terms)
+        allowed = {h.id for h in Searcher(_engine()).search(hint).hits}
+    length = query.ranges.get("length")
+    length_mm = None
+    if length is not None:
+        ends = [v for v in (length.low, length.high) if v is not None]
+        length_mm = sum(ends) / len(ends)
+    matcher = _matcher()
+    crop = _crop(args.crop)
+    results, failed = [], 0
+    for photo in args.photos:
+        try:
+            result = match_photo(
+                matcher, photo, top=args.top, crop=crop, allowed=allowed, length_mm=length_mm
+            )
+        except MatchRefused as exc:
+            print(f"{photo}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        results.append(
+            {
+                "photo": photo,
+                "confident": result.confident,
+                "message": result.message,
+                "box": list(result.box),
+                "matches": [s.as_dict() for s in result.suggestions],
+            }
+        )
+    if args.format == "json":
+        json.dump(results, sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+    else:
+        rows = [
+            {
+                "photo": r["photo"],
+                "rank": i + 1,
+                "id": m["id"],
+                "name": m["name"],
+                "score": m["score"],
+                "reasons": m["reasons"],
+                "label": "tentative" if m["tentative"] else "best match",
+            }
+            for r in results
+            for i, m in enumerate(r["matches"])
+        ]
+        _print_records(rows, ("photo", "rank", "id", "name", "score", "reasons", "label"), args.format)
+        if args.format == "table":
+            for r in results:
+                print(f"{r['photo']}: {r['message']}")
+    return 1 if failed else 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Top-1 and top-K accuracy on DIR/<entry-id>/*.jpg|png, the most confused pairs, and the
+    perceptual-hash baseline's figures from the same run."""
+    from ordnance_db.evaluation import EvaluationError, evaluate
+
+    matcher = _matcher()
+    try:
+        report = evaluate(matcher, Path(args.directory), top=args.top)
+    except EvaluationError as exc:
+        raise UserError(str(exc)) from exc
+    figures = report.as_dict()
+    if args.format == "json":
+        json.dump(figures, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    k = args.top
+    print(f"photos: {report.photos} (refused: {report.refused})")
+    print(f"matcher:  top-1 {figures['top1_accuracy']:.3f}  top-{k} {figures[f'top{k}_accuracy']:.3f}")
+    print(
+        f"baseline: top-1 {figures['baseline_top1_accuracy']:.3f}  "
+        f"top-{k} {figures[f'baseline_top{k}_accuracy']:.3f}  (perceptual hash, nearest reference view)"
+    )
+    precision = figures["confident_precision"]
+    print(
+        f"confident: {figures['confident_share']:.3f} of photos, precision "
+        + (f"{precision:.3f}" if precision is not None else "n/a")
+    )
+    errors = report.photos - report.top1
+    print(
+        f"top-1 errors whose first suggestion is a declared look-alike: {report.lookalike_errors} of {errors}"
+    )
+    print("most confused (true -> suggested first):")
+    for c in figures["confusions"]:
+        print(f"  {c['count']:3d}  {c['true']} -> {c['predicted']}")
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write reference sheets (PDF: one sheet, or a field booklet for several), CSV or JSON."""
     from ordnance_db import export  # fpdf2 loads only when exporting
@@ -341,6 +457,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("coverage", help=cmd_coverage.__doc__, description=cmd_coverage.__doc__)
     p.add_argument("--write", action="store_true", help="write catalog/README.md instead of printing")
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("match", help=cmd_match.__doc__, description=cmd_match.__doc__)
+    p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG, PNG, WebP, HEIC, GIF)")
+    p.add_argument("--top", type=int, default=5, help="suggestions per photo (default 5)")
+    p.add_argument("--crop", metavar="x0,y0,x1,y1", help="box around the object, in pixels of the photo")
+    _add_filters(p, positional=False)
+    _add_format(p)
+    p.set_defaults(func=cmd_match)
+
+    p = sub.add_parser("evaluate", help=cmd_evaluate.__doc__, description=cmd_evaluate.__doc__)
+    p.add_argument("directory", metavar="DIR", help="folder of DIR/<entry-id>/*.jpg|png")
+    p.add_argument("--top", type=int, default=5, help="K for top-K accuracy (default 5)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help=cmd_export.__doc__, description=cmd_export.__doc__)
     target = p.add_mutually_exclusive_group(required=True)

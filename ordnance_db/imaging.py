@@ -57,6 +57,7 @@ __all__ = [
     "encode_jpeg",
     "encode_png",
     "load_image",
+    "photo_size",
     "thumbnail",
 ]
 
@@ -334,6 +335,25 @@ def load_image(
         raise ImageRefused(_BOMB) from exc
     except Exception as exc:  # OSError, SyntaxError, struct.error, ValueError, EOFError, ...
         raise ImageRefused(_DAMAGED) from exc
+
+
+def photo_size(source: bytes | bytearray | memoryview | str | os.PathLike[str]) -> tuple[int, int]:
+    """Width and height of a photo as a person sees it (EXIF rotation applied), from its header only.
+
+    Lets a crop box given in the original photo's pixels be mapped onto the reduced analysis image.
+    """
+    data = (
+        bytes(source)
+        if isinstance(source, bytes | bytearray | memoryview)
+        else _read_path(source, DEFAULT_MAX_BYTES)
+    )
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as img:
+            width, height = img.size
+            turned = _orientation(img) in (5, 6, 7, 8)
+    except Exception as exc:  # any decoder complaint is a refusal, never a traceback
+        raise ImageRefused(_NOT_AN_IMAGE) from exc
+    return (height, width) if turned else (width, height)
 
 
 def _clean(img: Image.Image, allowed_modes: frozenset[str]) -> Image.Image:

@@ -216,3 +216,26 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+def write_real_subset(root: Path, ids: list[str]) -> Path:
+    """A valid catalog of some real entries: their files, the sources they cite, look-alikes trimmed."""
+    source_catalog = ROOT / "catalog"
+    catalog = root / "catalog"
+    catalog.mkdir(parents=True, exist_ok=True)
+    shutil.copy(source_catalog / "vocabulary.yaml", catalog / "vocabulary.yaml")
+    shutil.copy(source_catalog / "guidance.yaml", catalog / "guidance.yaml")
+    all_sources = yaml.safe_load((source_catalog / "sources.yaml").read_text(encoding="utf-8"))
+    guidance = yaml.safe_load((source_catalog / "guidance.yaml").read_text(encoding="utf-8"))
+    cited = set(guidance["standards"]) | {c["source"] for c in guidance.get("contacts", [])}
+    from ordnance_db.schema import Entry
+
+    for entry_id in ids:
+        data = yaml.safe_load((source_catalog / f"{entry_id}.yaml").read_text(encoding="utf-8"))
+        data["lookalikes"] = [a for a in data.get("lookalikes", []) if a["id"] in ids]
+        cited |= Entry.model_validate(data).cited_sources()
+        (catalog / f"{entry_id}.yaml").write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    sources = {k: v for k, v in all_sources.items() if k in cited}
+    (catalog / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
+    (root / "images").mkdir(exist_ok=True)
+    return catalog

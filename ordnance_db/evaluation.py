@@ -1,0 +1,99 @@
+"""Measuring the matcher on a folder of labelled photos, against a perceptual-hash baseline.
+
+DIR/<entry-id>/*.jpg|jpeg|png|webp: every photo is matched; a refused photo counts as a miss, so
+the figures cannot look better by quietly skipping hard cases.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image
+from ordnance_db.matcher import MatchRefused, PhotoMatcher
+
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+
+
+class EvaluationError(ValueError):
+    """The folder is not laid out as DIR/<entry-id>/photos."""
+
+
+@dataclass
+class EvalReport:
+    top: int
+    photos: int = 0
+    top1: int = 0
+    topk: int = 0
+    refused: int = 0
+    baseline_top1: int = 0
+    baseline_topk: int = 0
+    confident: int = 0
+    confident_right: int = 0
+    lookalike_errors: int = 0
+    """Wrong first suggestions that the catalog itself lists as a look-alike of the true item."""
+    confusions: Counter[tuple[str, str]] = field(default_factory=Counter)
+
+    def rate(self, count: int) -> float:
+        return count / self.photos if self.photos else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "photos": self.photos,
+            "top": self.top,
+            "top1_accuracy": round(self.rate(self.top1), 3),
+            f"top{self.top}_accuracy": round(self.rate(self.topk), 3),
+            "refused": self.refused,
+            "baseline_top1_accuracy": round(self.rate(self.baseline_top1), 3),
+            f"baseline_top{self.top}_accuracy": round(self.rate(self.baseline_topk), 3),
+            "top1_errors_that_are_declared_lookalikes": self.lookalike_errors,
+            "confident_share": round(self.rate(self.confident), 3),
+            "confident_precision": round(self.confident_right / self.confident, 3)
+            if self.confident
+            else None,
+            "confusions": [
+                {"true": a, "predicted": b, "count": n} for (a, b), n in self.confusions.most_common(15)
+            ],
+        }
+
+
+def labelled_photos(directory: Path, known: set[str]) -> list[tuple[str, Path]]:
+    """(entry id, photo) pairs; an unknown entry folder is an error, not a silent skip."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise EvaluationError(f"{directory} is not a folder")
+    pairs = []
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+        if folder.name not in known:
+            raise EvaluationError(f"{folder.name!r} is not a catalog entry id (folder {folder})")
+        pairs += [(folder.name, p) for p in sorted(folder.iterdir()) if p.suffix.lower() in PHOTO_SUFFIXES]
+    if not pairs:
+        raise EvaluationError(f"no photos found under {directory} (expected DIR/<entry-id>/*.jpg)")
+    return pairs
+
+
+def evaluate(matcher: PhotoMatcher, directory: Path, top: int = 5) -> EvalReport:
+    report = EvalReport(top=top)
+    for truth, path in labelled_photos(directory, set(matcher.names)):
+        report.photos += 1
+        try:
+            image = load_image(path, max_side=ANALYSIS_SIDE)
+            result = matcher.match(image, top=top)
+        except (ImageRefused, MatchRefused):
+            report.refused += 1
+            continue
+        ranked = [s.id for s in result.suggestions]
+        report.top1 += ranked[0] == truth
+        report.topk += truth in ranked[:top]
+        if ranked[0] != truth:
+            report.confusions[(truth, ranked[0])] += 1
+            report.lookalike_errors += ranked[0] in matcher.lookalikes.get(truth, [])
+        if result.confident:
+            report.confident += 1
+            report.confident_right += ranked[0] == truth
+        baseline = matcher.hash_baseline(image, top)
+        report.baseline_top1 += baseline[0] == truth
+        report.baseline_topk += truth in baseline
+    return report

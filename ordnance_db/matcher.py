@@ -1,0 +1,529 @@
+"""Photo matching: ranked, explained, honestly-scored suggestions from a photo.
+
+The matcher learns from synthetic photos of every entry's drawing (`scenes.py`), plus any licensed
+photos in images/<id>/. A scikit-learn Pipeline scales the features, weights the three feature
+groups, learns a metric with linear discriminant analysis and finds nearest neighbours. Scores are
+calibrated on reference views held back during fitting, so "0.8" means about the same thing for
+every photo, and a best score below the calibrated threshold is reported as "no confident match".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+from PIL import Image
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.metrics import pairwise_distances
+from sklearn.neighbors import NearestNeighbors
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from ordnance_db import drawing, features, imaging, scenes
+from ordnance_db.catalog import Catalog
+from ordnance_db.features import (
+    GROUPS,
+    FoundObject,
+    ImageFeatures,
+    NoObjectFound,
+    feature_layout,
+    find_object,
+)
+from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image, photo_size
+from ordnance_db.settings import VAR_DIR
+
+INDEX_FORMAT = "1"
+VIEWS_PER_ENTRY = 24
+GROUP_WEIGHTS = {"shape": 1.0, "colour": 0.7, "texture": 1.0}
+TOP_DEFAULT = 5
+FILTER_MISMATCH_FACTOR = 0.5
+"""A suggestion that contradicts the user's hints drops, but is not hidden: hints can be wrong."""
+SIZE_TOLERANCE_LOG = 0.35
+"""How far a stated length may be off (in natural-log units, about ±40 %) before it counts against."""
+
+
+class MatchRefused(ValueError):
+    """The photo cannot be matched; the message is one sentence for a person."""
+
+
+class GroupWeights(BaseEstimator, TransformerMixin):
+    """Give each feature group the same total say, times its weight, whatever its number of columns."""
+
+    def __init__(
+        self, slices: dict[str, slice] | None = None, weights: dict[str, float] | None = None
+    ) -> None:
+        self.slices = slices
+        self.weights = weights
+
+    def fit(self, X: np.ndarray, y: object = None) -> GroupWeights:
+        n = X.shape[1]
+        self.factors_ = np.ones(n, dtype=np.float32)
+        for group, part in (self.slices or {}).items():
+            width = part.stop - part.start
+            self.factors_[part] = (self.weights or {}).get(group, 1.0) / np.sqrt(max(width, 1))
+        return self
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "factors_"):
+            raise RuntimeError("GroupWeights is not fitted yet")
+        return (X * self.factors_).astype(np.float32)
+
+
+def metric_pipeline(slices: dict[str, slice], n_classes: int) -> Pipeline:
+    """Scaling, group weights, a learned metric (LDA), then nearest neighbours."""
+    return Pipeline(
+        [
+            ("scale", StandardScaler()),
+            ("weights", GroupWeights(slices, GROUP_WEIGHTS)),
+            (
+                "metric",
+                LinearDiscriminantAnalysis(
+                    solver="eigen", shrinkage="auto", n_components=min(64, max(1, n_classes - 1))
+                ),
+            ),
+            ("neighbours", NearestNeighbors(algorithm="brute")),
+        ]
+    )
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    id: str
+    name: str
+    score: float
+    reasons: dict[str, float]
+    tentative: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "score": round(self.score, 3),
+            "reasons": {k: round(v, 2) for k, v in self.reasons.items()},
+            "tentative": self.tentative,
+        }
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    confident: bool
+    suggestions: list[Suggestion]
+    box: tuple[int, int, int, int]
+    """Where the object was found (or the crop box), in the loaded image's pixels."""
+    size: tuple[int, int]
+    """Size of the image that was analysed (box coordinates refer to it)."""
+
+    @property
+    def message(self) -> str:
+        if self.confident:
+            return "Possible match found. This is a suggestion only: treat the item as dangerous."
+        return "No confident match. The suggestions below are tentative: treat the item as dangerous."
+
+
+@dataclass
+class _Calibration:
+    temperature: float = 1.0
+    threshold: float = 0.5
+    max_distance: float = np.inf
+    group_sigma: dict[str, float] = field(default_factory=dict)
+    precision: float = float("nan")
+    coverage: float = float("nan")
+
+
+@dataclass
+class _References:
+    raw: np.ndarray
+    labels: np.ndarray
+    hashes: np.ndarray
+
+
+class PhotoMatcher:
+    """Fitted on reference views; `match` ranks catalog entries for a photo."""
+
+    def __init__(
+        self, colours: dict[str, str], names: dict[str, str], lengths: dict[str, float | None]
+    ) -> None:
+        self.colours = colours
+        self.names = names
+        self.lengths = lengths
+
+    # -- fitting ---------------------------------------------------------------------------
+
+    def fit(self, raw: np.ndarray, labels: Sequence[str], hashes: np.ndarray | None = None) -> PhotoMatcher:
+        """Learn the metric on reference feature rows; calibrate on views held back for the purpose."""
+        labels_arr = np.asarray(labels)
+        self.features_ = ImageFeatures(self.colours).fit()
+        self.slices_ = feature_layout(len(self.features_.palette_.names))
+        self.entries_ = np.array(sorted(set(labels_arr)))
+        held = _holdout_mask(labels_arr)
+        trial = metric_pipeline(self.slices_, len(self.entries_)).fit(raw[~held], labels_arr[~held])
+        self.calibration_ = _calibrate(
+            trial, raw[~held], labels_arr[~held], raw[held], labels_arr[held], self
+        )
+        self.pipeline_ = metric_pipeline(self.slices_, len(self.entries_)).fit(raw, labels_arr)
+        self.references_ = _References(
+            raw.astype(np.float32),
+            labels_arr,
+            hashes if hashes is not None else np.zeros(len(raw), np.uint64),
+        )
+        self._prepare()
+        return self
+
+    def _prepare(self) -> None:
+        """Derived arrays kept in memory for fast matching (not stored in the index file)."""
+        self._ref_weighted = self.pipeline_[:2].transform(self.references_.raw)
+        self._ref_index = {e: np.flatnonzero(self.references_.labels == e) for e in self.entries_}
+
+    # -- matching --------------------------------------------------------------------------
+
+    def match(
+        self,
+        image: Image.Image,
+        *,
+        top: int = TOP_DEFAULT,
+        crop: tuple[int, int, int, int] | None = None,
+        allowed: set[str] | None = None,
+        length_mm: float | None = None,
+    ) -> MatchResult:
+        """Rank entries for a photo (already loaded by `imaging.load_image`)."""
+        try:
+            obj = find_object(image, crop)
+        except NoObjectFound as exc:
+            raise MatchRefused(str(exc)) from exc
+        rows = self.features_.transform([obj, obj.flipped()])
+        distances, per_group = self._distances(rows)
+        probabilities = _softmax(-0.5 * (distances / self.calibration_.temperature) ** 2)
+        suggestions = []
+        for entry, p in zip(self.entries_, probabilities, strict=True):
+            factor, hint_reasons = self._hint_factor(str(entry), allowed, length_mm)
+            reasons = {g: float(v) for g, v in per_group[str(entry)].items()} | hint_reasons
+            suggestions.append((float(p) * factor, str(entry), reasons))
+        suggestions.sort(key=lambda s: (-s[0], s[1]))
+        best_distance = float(distances[self.entries_.tolist().index(suggestions[0][1])])
+        confident = suggestions[0][0] >= self.calibration_.threshold and (
+            best_distance <= self.calibration_.max_distance
+        )
+        ranked = [
+            Suggestion(
+                entry, self.names.get(entry, entry), score, reasons, tentative=not (confident and i == 0)
+            )
+            for i, (score, entry, reasons) in enumerate(suggestions[: max(1, top)])
+        ]
+        return MatchResult(confident, ranked, obj.box, image.size)
+
+    def _distances(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
+        """Per entry: the mean distance of its two nearest reference views (either nose direction),
+        and per-group similarities to the nearest one, for the explanation."""
+        z = self.pipeline_[:-1].transform(rows)
+        knn: NearestNeighbors = self.pipeline_[-1]
+        dist, idx = knn.kneighbors(z, n_neighbors=len(self.references_.labels))
+        nearest = np.full(len(self.references_.labels), np.inf)
+        source_row = np.zeros(len(nearest), dtype=int)
+        for r in range(len(rows)):  # best over the two nose directions, per reference view
+            better = dist[r] < nearest[idx[r]]
+            nearest[idx[r][better]] = dist[r][better]
+            source_row[idx[r][better]] = r
+        weighted = self.pipeline_[:2].transform(rows)
+        best = np.empty(len(self.entries_))
+        groups: dict[str, dict[str, float]] = {}
+        for k, entry in enumerate(self.entries_):
+            members = self._ref_index[entry]
+            d = nearest[members]
+            order = np.argsort(d)[:2]
+            best[k] = float(d[order].mean())
+            ref = members[order[0]]
+            q, r_w = weighted[source_row[ref]], self._ref_weighted[ref]
+            groups[str(entry)] = {
+                g: float(
+                    np.exp(-0.5 * (np.linalg.norm(q[s] - r_w[s]) / self.calibration_.group_sigma[g]) ** 2)
+                )
+                for g, s in self.slices_.items()
+            }
+        return best, groups
+
+    def _hint_factor(
+        self, entry: str, allowed: set[str] | None, length_mm: float | None
+    ) -> tuple[float, dict[str, float]]:
+        factor, reasons = 1.0, {}
+        if allowed is not None:
+            fits = entry in allowed
+            factor *= 1.0 if fits else FILTER_MISMATCH_FACTOR
+            reasons["hints"] = 1.0 if fits else 0.0
+        if length_mm is not None and length_mm > 0:
+            known = self.lengths.get(entry)
+            if known:
+                size = float(np.exp(-0.5 * (np.log(length_mm / known) / SIZE_TOLERANCE_LOG) ** 2))
+                factor *= max(size, 0.2)
+                reasons["size"] = size
+            else:
+                factor *= 0.7
+        return factor, reasons
+
+    def hash_baseline(self, image: Image.Image, top: int = TOP_DEFAULT) -> list[str]:
+        """Entries ranked by the nearest perceptual hash of a reference view: the baseline to beat."""
+        query = np.uint64(_phash(image))
+        xor = np.bitwise_xor(self.references_.hashes, query)
+        distance = np.array([bin(int(v)).count("1") for v in xor])
+        order: list[str] = []
+        for i in np.argsort(distance, kind="stable"):
+            label = str(self.references_.labels[i])
+            if label not in order:
+                order.append(label)
+            if len(order) == top:
+                break
+        return order
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for derived in ("_ref_weighted", "_ref_index"):
+            state.pop(derived, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._prepare()
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max())
+    return shifted / shifted.sum()
+
+
+def _holdout_mask(labels: np.ndarray, every: int = 5) -> np.ndarray:
+    """Every fifth view of each entry is held back for calibration."""
+    mask = np.zeros(len(labels), dtype=bool)
+    for label in np.unique(labels):
+        mask[np.flatnonzero(labels == label)[::every]] = True
+    return mask
+
+
+def _calibrate(
+    pipeline: Pipeline,
+    raw_fit: np.ndarray,
+    labels_fit: np.ndarray,
+    raw_held: np.ndarray,
+    labels_held: np.ndarray,
+    matcher: PhotoMatcher,
+) -> _Calibration:
+    """Temperature by log-loss, threshold for 90 % precision, per-group scales, from held-back views."""
+    entries = np.array(sorted(set(labels_fit)))
+    z_fit = pipeline[:-1].transform(raw_fit)
+    z_held = pipeline[:-1].transform(raw_held)
+    dist = pairwise_distances(z_held, z_fit)
+    per_entry = np.stack(
+        [np.sort(dist[:, labels_fit == e], axis=1)[:, :2].mean(axis=1) for e in entries], axis=1
+    )
+    truth = np.searchsorted(entries, labels_held)
+    correct_d = per_entry[np.arange(len(truth)), truth]
+
+    best_t, best_loss = 1.0, np.inf
+    for t in np.geomspace(0.05, 20, 60):
+        logits = -0.5 * (per_entry / t) ** 2
+        logits -= logits.max(axis=1, keepdims=True)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        loss = -logp[np.arange(len(truth)), truth].mean()
+        if loss < best_loss:
+            best_t, best_loss = float(t), loss
+    logits = -0.5 * (per_entry / best_t) ** 2
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    top = probs.argmax(axis=1)
+    top_p = probs.max(axis=1)
+    right = top == truth
+    threshold, precision, coverage = 1.0, float("nan"), 0.0
+    for candidate in np.linspace(0.05, 0.95, 91):
+        accepted = top_p >= candidate
+        if accepted.sum() >= max(5, 0.05 * len(truth)) and right[accepted].mean() >= 0.9:
+            threshold, precision, coverage = (
+                float(candidate),
+                float(right[accepted].mean()),
+                float(accepted.mean()),
+            )
+            break
+
+    w_fit = pipeline[:2].transform(raw_fit)
+    w_held = pipeline[:2].transform(raw_held)
+    nearest_same = [
+        np.flatnonzero(labels_fit == label)[dist[i, labels_fit == label].argmin()]
+        for i, label in enumerate(labels_held)
+    ]
+    slices = feature_layout(len(ImageFeatures(matcher.colours).fit().palette_.names))
+    sigma = {
+        g: float(np.percentile(np.linalg.norm(w_held[:, s] - w_fit[nearest_same][:, s], axis=1), 90)) + 1e-6
+        for g, s in slices.items()
+    }
+    return _Calibration(
+        temperature=best_t,
+        threshold=threshold,
+        max_distance=float(np.percentile(correct_d, 99)) * 1.5,
+        group_sigma=sigma,
+        precision=precision,
+        coverage=coverage,
+    )
+
+
+def _phash(image: Image.Image) -> int:
+    import imagehash
+
+    return int(str(imagehash.phash(image.convert("RGB"))), 16)
+
+
+# -- reference set and index ---------------------------------------------------------------------
+
+
+def _entry_references(
+    entry_json: str, colours: dict[str, str], photos: list[str], count: int
+) -> tuple[np.ndarray, list[int]]:
+    """Feature rows and perceptual hashes for one entry's reference views (runs in a worker)."""
+    from ordnance_db.schema import Entry
+
+    entry = Entry.model_validate_json(entry_json)
+    extractor = ImageFeatures(colours).fit()
+    objects: list[FoundObject] = []
+    hashes: list[int] = []
+    pictures = [scene.image for scene in scenes.scenes(entry, colours, count, seed=1, recipe="reference")]
+    for path in photos:
+        try:
+            photo = load_image(path, max_side=ANALYSIS_SIDE)
+        except ImageRefused:
+            continue
+        pictures += [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
+    for picture in pictures:
+        try:
+            objects.append(find_object(picture))
+        except NoObjectFound:
+            continue
+        hashes.append(_phash(picture))
+    if not objects:
+        return np.zeros((0, extractor.n_features_out_), np.float32), []
+    return extractor.transform(objects), hashes
+
+
+def index_digest(catalog: Catalog) -> str:
+    """What the index depends on: catalog, licensed photos, and the code that draws and describes."""
+    h = hashlib.sha256(f"{INDEX_FORMAT}:{VIEWS_PER_ENTRY}:{catalog.digest}".encode())
+    for module in (drawing, scenes, features, imaging):
+        h.update(Path(module.__file__).read_bytes())
+    h.update(Path(__file__).read_bytes())
+    for entry in catalog.entries.values():
+        for image in entry.images:
+            if image.kind == "photo":
+                path = catalog.images_dir / entry.id / image.file
+                h.update(image.file.encode())
+                h.update(path.read_bytes() if path.exists() else b"")
+    return h.hexdigest()
+
+
+def build_matcher(
+    catalog: Catalog,
+    *,
+    views: int = VIEWS_PER_ENTRY,
+    n_jobs: int = 2,
+    progress: Callable[[Iterable[Any], str], Iterable[Any]] | None = None,
+) -> PhotoMatcher:
+    """Render the reference set, extract features (in parallel) and fit the matcher."""
+    colours = catalog.colours()
+    entries = [e for e in catalog.entries.values() if e.geometry is not None or e.images]
+    if len(entries) < 2:
+        raise MatchRefused("Photo matching needs at least two entries with a drawing or a photo.")
+    jobs = (
+        joblib.delayed(_entry_references)(
+            e.model_dump_json(),
+            colours,
+            [str(catalog.images_dir / e.id / i.file) for i in e.images if i.kind == "photo"],
+            views,
+        )
+        for e in entries
+    )
+    results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    if progress is not None:
+        results = progress(results, "match index")
+    rows, labels, hashes = [], [], []
+    for entry, (raw, entry_hashes) in zip(entries, results, strict=True):
+        rows.append(raw)
+        labels += [entry.id] * len(raw)
+        hashes += entry_hashes
+    names = {e.id: e.name for e in catalog.entries.values()}
+    lengths = {
+        e.id: (e.dimensions.length_mm.value if e.dimensions.length_mm else None)
+        for e in catalog.entries.values()
+    }
+    matcher = PhotoMatcher(colours, names, lengths)
+    matcher.lookalikes = {e.id: [a.id for a in e.lookalikes] for e in catalog.entries.values()}
+    return matcher.fit(np.concatenate(rows), labels, np.array(hashes, dtype=np.uint64))
+
+
+def index_path(var_dir: Path = VAR_DIR) -> Path:
+    return Path(var_dir) / "match-index.joblib"
+
+
+def load_matcher(
+    catalog: Catalog, var_dir: Path = VAR_DIR, **build_options: Any
+) -> tuple[PhotoMatcher, bool]:
+    """The persisted matcher if it was built from exactly this catalog and code; else build and save it.
+
+    Returns (matcher, built). Written atomically, so concurrent app processes never read half a file.
+    """
+    digest = index_digest(catalog)
+    path = index_path(var_dir)
+    if path.exists():
+        try:
+            stored = joblib.load(path)
+            if stored.get("digest") == digest:
+                return stored["matcher"], False
+        except Exception:  # a damaged or foreign file is simply rebuilt
+            pass
+    matcher = build_matcher(catalog, **build_options)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".match-index-")
+    os.close(fd)
+    try:
+        joblib.dump({"digest": digest, "matcher": matcher}, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return matcher, True
+
+
+def match_photo(
+    matcher: PhotoMatcher,
+    source: bytes | str | os.PathLike[str],
+    **options: Any,
+) -> MatchResult:
+    """Load (safely, metadata dropped) and match one photo; every refusal is a MatchRefused sentence.
+
+    A `crop` box is in the original photo's pixels; it is scaled onto the reduced analysis image.
+    """
+    try:
+        image = load_image(source, max_side=ANALYSIS_SIDE)
+        crop = options.pop("crop", None)
+        if crop is not None:
+            width, _ = photo_size(source)
+            factor = image.width / width
+            crop = tuple(round(v * factor) for v in crop)
+    except ImageRefused as exc:
+        raise MatchRefused(str(exc)) from exc
+    return matcher.match(image, crop=crop, **options)
+
+
+__all__ = [
+    "GROUPS",
+    "MatchRefused",
+    "MatchResult",
+    "PhotoMatcher",
+    "Suggestion",
+    "build_matcher",
+    "load_matcher",
+    "match_photo",
+]

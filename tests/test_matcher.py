@@ -1,0 +1,185 @@
+"""Photo matching on real renders: ranks, scores, hints, crops, refusals, persistence, CLI."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from ordnance_db.catalog import Catalog, load_catalog
+from ordnance_db.features import ImageFeatures, find_object
+from ordnance_db.matcher import MatchRefused, PhotoMatcher, build_matcher, load_matcher, match_photo
+from ordnance_db.scenes import compose, item_pictures, scenes
+from tests.conftest import write_real_subset
+
+# Six items that look different from one another, so every rank below must be earned.
+IDS = ["ofab-250-270", "pfm-1", "f-1-grenade", "shoab-0-5", "pg-7v", "tm-62m"]
+
+
+@pytest.fixture(scope="module")
+def subset(tmp_path_factory: pytest.TempPathFactory) -> Catalog:
+    root = tmp_path_factory.mktemp("subset")
+    return load_catalog(write_real_subset(root, IDS), root / "images")
+
+
+@pytest.fixture(scope="module")
+def matcher(subset: Catalog) -> PhotoMatcher:
+    return build_matcher(subset, views=12, n_jobs=2)
+
+
+def heldout(catalog: Catalog, entry_id: str, count: int = 3, seed: int = 5) -> list[Image.Image]:
+    return [s.image for s in scenes(catalog.entries[entry_id], catalog.colours(), count, seed, "heldout")]
+
+
+def jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def test_held_out_photos_rank_their_entry_first(subset: Catalog, matcher: PhotoMatcher) -> None:
+    ranks = []
+    for entry_id in IDS:
+        for image in heldout(subset, entry_id):
+            ids = [s.id for s in matcher.match(image, top=6).suggestions]
+            ranks.append(ids.index(entry_id))
+    assert np.mean([r == 0 for r in ranks]) >= 0.8, ranks
+    assert max(ranks) <= 2, ranks
+
+
+def test_scores_and_reasons_are_in_range(subset: Catalog, matcher: PhotoMatcher) -> None:
+    result = matcher.match(heldout(subset, "shoab-0-5", 1)[0], top=3)
+    assert len(result.suggestions) == 3
+    scores = [s.score for s in result.suggestions]
+    assert scores == sorted(scores, reverse=True)
+    for suggestion in result.suggestions:
+        assert 0.0 <= suggestion.score <= 1.0
+        assert set(suggestion.reasons) == {"shape", "colour", "texture"}
+        assert all(0.0 <= v <= 1.0 for v in suggestion.reasons.values())
+    assert all(s.tentative for s in result.suggestions[1:])
+    assert result.suggestions[0].tentative == (not result.confident)
+
+
+def test_user_crop_box_picks_the_object(subset: Catalog, matcher: PhotoMatcher) -> None:
+    """Two items in one photo: the crop decides which one is matched."""
+    rng = np.random.default_rng(3)
+    left = compose(item_pictures(subset.entries["f-1-grenade"], subset.colours())[0], rng, "reference").image
+    right = compose(item_pictures(subset.entries["pg-7v"], subset.colours())[0], rng, "reference").image
+    both = Image.new("RGB", (left.width + right.width, left.height))
+    both.paste(left, (0, 0))
+    both.paste(right, (left.width, 0))
+    first = matcher.match(both, crop=(0, 0, left.width, left.height)).suggestions[0].id
+    second = matcher.match(both, crop=(left.width, 0, both.width, both.height)).suggestions[0].id
+    assert (first, second) == ("f-1-grenade", "pg-7v")
+
+
+def test_hints_and_size_re_rank(subset: Catalog, matcher: PhotoMatcher) -> None:
+    image = heldout(subset, "f-1-grenade", 1)[0]
+    plain = [s.id for s in matcher.match(image, top=6).suggestions]
+    hinted = matcher.match(image, top=6, allowed={"tm-62m"})
+    assert hinted.suggestions[0].id in ("tm-62m", "f-1-grenade")
+    assert [s.id for s in hinted.suggestions].index("tm-62m") <= plain.index("tm-62m")
+    assert hinted.suggestions[[s.id for s in hinted.suggestions].index("tm-62m")].reasons["hints"] == 1.0
+    sized = matcher.match(image, top=6, length_mm=1460)  # the OFAB's length, not a grenade's
+    assert [s.id for s in sized.suggestions].index("ofab-250-270") < plain.index("ofab-250-270") or (
+        plain.index("ofab-250-270") == 0
+    )
+
+
+def test_both_nose_directions_are_considered(subset: Catalog, matcher: PhotoMatcher) -> None:
+    image = heldout(subset, "pg-7v", 1, seed=9)[0]
+    mirrored = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    assert matcher.match(image).suggestions[0].id == matcher.match(mirrored).suggestions[0].id == "pg-7v"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        (b"", "empty"),
+        (b"not an image at all", "not an image"),
+        (jpeg(Image.new("RGB", (400, 300), (120, 110, 90)))[:200], "truncated or damaged"),
+        (jpeg(Image.new("RGB", (400, 300), (120, 110, 90))), "stands out"),
+    ],
+    ids=["empty", "text", "truncated", "nothing-in-it"],
+)
+def test_bad_photos_are_refused_with_a_sentence(matcher: PhotoMatcher, data: bytes, expected: str) -> None:
+    with pytest.raises(MatchRefused) as info:
+        match_photo(matcher, data)
+    message = str(info.value)
+    assert expected in message and "\n" not in message and message.endswith(".")
+
+
+def test_features_follow_the_transformer_contract(subset: Catalog) -> None:
+    extractor = ImageFeatures(subset.colours())
+    obj = find_object(heldout(subset, "ofab-250-270", 1)[0])
+    with pytest.raises(RuntimeError):
+        extractor.transform([obj])
+    rows = extractor.fit().transform([obj, obj.flipped()])
+    assert rows.shape == (2, extractor.n_features_out_)
+    assert set(extractor.group_slices_) == {"shape", "colour", "texture"}
+
+
+def test_index_is_persisted_and_rebuilt_when_the_catalog_changes(tmp_path: Path) -> None:
+    ids = ["pfm-1", "shoab-0-5"]
+    catalog_dir = write_real_subset(tmp_path, ids)
+    catalog = load_catalog(catalog_dir, tmp_path / "images")
+    first, built = load_matcher(catalog, tmp_path / "var", views=4, n_jobs=1)
+    assert built and (tmp_path / "var" / "match-index.joblib").exists()
+    again, built_again = load_matcher(catalog, tmp_path / "var", views=4, n_jobs=1)
+    assert not built_again
+    image = heldout(catalog, "pfm-1", 1)[0]
+    assert again.match(image).suggestions[0].id == first.match(image).suggestions[0].id
+    path = catalog_dir / "pfm-1.yaml"
+    path.write_text(path.read_text(encoding="utf-8").replace("Lepestok", "Lepestok-M"), encoding="utf-8")
+    _, rebuilt = load_matcher(
+        load_catalog(catalog_dir, tmp_path / "images"), tmp_path / "var", views=4, n_jobs=1
+    )
+    assert rebuilt
+
+
+def test_cli_match_json_one_object_per_photo_in_order(tmp_path: Path, run_cli, subset: Catalog) -> None:
+    catalog_dir = write_real_subset(tmp_path, ["pfm-1", "f-1-grenade", "shoab-0-5"])
+    photos = []
+    for entry_id in ("shoab-0-5", "f-1-grenade"):
+        path = tmp_path / f"{entry_id}.jpg"
+        path.write_bytes(jpeg(heldout(subset, entry_id, 1, seed=11)[0]))
+        photos.append(str(path))
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes(b"\xff\xd8\xff garbage")
+    result = run_cli(
+        "match", photos[0], str(bad), photos[1], "--format", "json", "--top", "3", catalog=catalog_dir
+    )
+    assert result.returncode == 1, result.stderr
+    assert "broken.jpg: The image file is truncated or damaged." in result.stderr
+    assert "Traceback" not in result.stderr
+    records = json.loads(result.stdout)
+    assert [r["photo"] for r in records] == [photos[0], photos[1]]
+    for record, truth in zip(records, ("shoab-0-5", "f-1-grenade"), strict=True):
+        assert set(record) >= {"photo", "confident", "matches"}
+        assert record["matches"][0]["id"] == truth
+        assert set(record["matches"][0]) >= {"id", "name", "score", "reasons"}
+
+
+def test_cli_evaluate_reports_matcher_and_baseline(tmp_path: Path, run_cli, subset: Catalog) -> None:
+    catalog_dir = write_real_subset(tmp_path, ["pfm-1", "f-1-grenade", "shoab-0-5"])
+    for entry_id in ("pfm-1", "f-1-grenade", "shoab-0-5"):
+        folder = tmp_path / "eval" / entry_id
+        folder.mkdir(parents=True)
+        for i, image in enumerate(heldout(subset, entry_id, 2, seed=13)):
+            image.save(folder / f"{i}.jpg")
+    result = run_cli(
+        "evaluate", str(tmp_path / "eval"), "--top", "2", "--format", "json", catalog=catalog_dir
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads(result.stdout)
+    assert figures["photos"] == 6
+    assert figures["top1_accuracy"] >= 0.8
+    assert "baseline_top1_accuracy" in figures and "confusions" in figures
+    unknown = tmp_path / "eval" / "no-such-entry"
+    unknown.mkdir()
+    refused = run_cli("evaluate", str(tmp_path / "eval"), catalog=catalog_dir)
+    assert refused.returncode == 1 and "not a catalog entry id" in refused.stderr
