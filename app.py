@@ -1,10 +1,35 @@
-"""The Streamlit app: `streamlit run app.py` (or `make run`). Pages live in views/."""
+"""The Streamlit app: `streamlit run app.py` (or `make run`). Pages live in views/, one file each.
+
+This file only builds the navigation and what every page shares: the warning banner on top and
+the safety panel at the end of the sidebar. Icons are Material Symbols, which Streamlit serves
+itself: emoji would depend on the reader's system fonts.
+"""
 
 import streamlit as st
 
+from views.common import ENTRY_PAGE, safety_banner, safety_panel
+
 st.set_page_config(page_title="UXO identification reference", page_icon="⚠️", layout="wide")
 
+browse = st.Page("views/browse.py", title="Browse", icon=":material/search:", default=True)
 pages = [
-    st.Page("views/browse.py", title="Browse", icon="🔎", default=True, url_path="browse"),
+    browse,
+    st.Page(
+        "views/identify.py",
+        title="Identify from a photo",
+        icon=":material/photo_camera:",
+        url_path="identify",
+    ),
+    st.Page(ENTRY_PAGE, title="Entry", icon=":material/description:", url_path="entry"),
+    st.Page("views/export.py", title="Export", icon=":material/download:", url_path="export"),
+    st.Page("views/safety.py", title="Safety", icon=":material/emergency:", url_path="safety"),
+    st.Page("views/about.py", title="About", icon=":material/info:", url_path="about"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+# A deep link to the app's root, `/?id=<entry>`, opens that entry, like `/entry?id=<entry>`.
+entry_id = st.query_params.get("id")
+if page.url_path == browse.url_path and entry_id:
+    st.switch_page(ENTRY_PAGE, query_params={"id": entry_id})
+safety_banner()
+page.run()
+safety_panel()

@@ -4,58 +4,51 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ordnance_db.search import RANGE_FILTERS, TERM_FILTERS, Query, Range
-from views.common import get_searcher, get_vocabulary, safety_banner
+from ordnance_db.search import Hit
+from views.common import ENTRY_PAGE, filter_sidebar, get_searcher, md, side_thumbnail, term_label
 
-searcher = get_searcher()
-vocabulary = get_vocabulary()
+PAGE_SIZE = 48
+COLUMNS = 4
 
-safety_banner()
-st.title("Browse the catalog")
 
-text = st.sidebar.text_input("Name or marking (any script)", key="text", placeholder="e.g. ОФАБ, PFM-1, Grad")
-base = Query.build(text)
-facets = searcher.facets(base)
-
-selected: dict[str, list[str]] = {}
-for f in TERM_FILTERS:
-    terms = vocabulary.get(f.vocabulary or "", {})
-    counts = {facet.value: facet.count for facet in facets.get(f.name, [])}
-    options = [t for t in terms if t in counts] if terms else sorted(counts)
-
-    def label(value: str, terms: dict = terms, counts: dict = counts) -> str:
-        term = terms.get(value)
-        return f"{term.label if term else value} ({counts.get(value, 0)})"
-
-    selected[f.name] = st.sidebar.multiselect(
-        f.label, options, format_func=label, key=f"filter_{f.name}", help=f.help
-    )
-
-ranges: dict[str, Range] = {}
-with st.sidebar.expander("Size (rough field measurements)"):
-    tolerance = st.slider("Tolerance %", 0, 50, 10, key="tolerance") / 100
-    for r in RANGE_FILTERS:
-        raw = st.text_input(
-            f"{r.label} ({r.unit})", key=f"range_{r.name}", placeholder="e.g. 1400-1600 or 1500"
+def card(hit: Hit) -> None:
+    """One result: side view, designation, other scripts, category, origin, and a link to its page."""
+    with st.container(border=True, key=f"card_{hit.id}", height="stretch"):
+        thumb = side_thumbnail(hit.id)
+        if thumb:
+            st.image(thumb, width="stretch", alt=f"Side view of {hit.name}")
+        other = [n for n in dict.fromkeys(hit.names.values()) if n != hit.name]
+        lines = [f"**{md(hit.name)}**", *([md(" · ".join(other))] if other else [])]
+        about = f"{term_label('categories', hit.category)} · origin: {', '.join(hit.origin)}"
+        lines.append(f":gray[:small[{md(about)}]]")
+        st.markdown("  \n".join(lines))  # one element per card: the page renders faster
+        st.page_link(
+            ENTRY_PAGE, label="Open entry", icon=":material/arrow_forward:", query_params={"id": hit.id}
         )
-        if raw.strip():
-            try:
-                ranges[r.name] = Range.parse(raw)
-            except ValueError as exc:
-                st.error(str(exc))
 
-query = Query(
-    text=text,
-    terms={k: tuple(v) for k, v in selected.items() if v},
-    ranges=ranges,
-    tolerance=tolerance,
-)
-result = searcher.search(query)
-st.caption(f"{result.total} result(s)")
 
-categories = vocabulary.get("categories", {})
-for hit in result.hits:
-    with st.container(border=True):
-        st.markdown(f"**{hit.name}**  ·  {', '.join(hit.names.values())}")
-        category = categories.get(hit.category)
-        st.caption(f"{category.label if category else hit.category} · origin: {', '.join(hit.origin)}")
+st.title("Browse the catalog")
+query = filter_sidebar("browse")
+searcher = get_searcher()
+
+# A changed query starts again at page 1.
+if st.session_state.get("_browse_query") != query:
+    st.session_state["_browse_query"] = query
+    st.session_state["browse_page"] = 1
+page = int(st.session_state.get("browse_page", 1))
+result = searcher.search(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+pages = max(1, -(-result.total // PAGE_SIZE))
+
+with st.container(key="result_count", horizontal=True, vertical_alignment="center"):
+    st.markdown(f"**{result.total}** result{'s' if result.total != 1 else ''}")
+    if pages > 1:
+        st.markdown("· page")
+        st.number_input("Page", 1, pages, key="browse_page", width=130, label_visibility="collapsed")
+        st.markdown(f"of {pages}")
+
+if not result.hits:
+    st.info("Nothing matches these filters. Remove a filter or widen the size tolerance.")
+for start in range(0, len(result.hits), COLUMNS):
+    for column, hit in zip(st.columns(COLUMNS), result.hits[start : start + COLUMNS], strict=False):
+        with column:
+            card(hit)

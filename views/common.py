@@ -1,17 +1,42 @@
-"""Shared, cached resources for the pages. The pages hold no business logic: they call the library."""
+"""Shared pieces for the pages: cached library objects, safe text, the filter sidebar, the safety panel.
+
+The pages hold no business logic: whatever they show comes from the library, so the CLI can
+produce it too. Catalog text is data, never markup: it reaches the page through `st.text` or,
+where it sits inside Markdown, through `md` (every Markdown and Streamlit directive character
+escaped). Nothing here uses `unsafe_allow_html`.
+"""
 
 from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import streamlit as st
 from sqlalchemy.engine import Engine
 
 from ordnance_db import db
-from ordnance_db.search import Searcher
+from ordnance_db.catalog import Catalog, load_catalog
+from ordnance_db.schema import Entry
+from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
+
+if TYPE_CHECKING:
+    from ordnance_db.matcher import PhotoMatcher
+
+DISCLAIMER = "Identification aid only — not for handling."
+THUMBNAIL_SIDE = 360
+THUMBNAIL_DIR = VAR_DIR / "thumbnails"
+ENTRY_PAGE = "views/entry.py"
+SAFETY_PAGE = "views/safety.py"
+
+# --- cached library objects --------------------------------------------------------------------
 
 
 @st.cache_resource(show_spinner="Building the catalog database…")
 def get_engine() -> Engine:
-    """One engine for all sessions; the database is (re)built if the catalog changed."""
+    """One engine for all sessions; the database is (re)built first if the catalog changed."""
     engine = db.get_engine()
     db.ensure_built(engine)
     return engine
@@ -19,18 +44,305 @@ def get_engine() -> Engine:
 
 @st.cache_resource
 def get_searcher() -> Searcher:
+    """One Searcher per process: it is thread-safe and keeps the name index in memory."""
     return Searcher(get_engine())
 
 
-@st.cache_resource
+# Catalog-wide data is re-read after REFRESH_S, so a `build` run by another process shows up.
+REFRESH_S = 300
+
+
+@st.cache_resource(ttl=REFRESH_S)
 def get_vocabulary() -> dict[str, dict[str, db.VocabularyRow]]:
     """Vocabulary field -> term id -> term, for labels and help text."""
     return {field: {t.id: t for t in terms} for field, terms in db.load_vocabulary(get_engine()).items()}
 
 
+@st.cache_resource(ttl=REFRESH_S)
+def get_sources() -> dict[str, dict[str, Any]]:
+    """The bibliography, by source key."""
+    return db.load_sources(get_engine())
+
+
+@st.cache_resource(ttl=REFRESH_S)
+def get_guidance() -> dict[str, Any] | None:
+    """The safety panel, category warnings and reporting contacts, as built from guidance.yaml."""
+    return db.read_meta(get_engine(), "guidance")
+
+
+@st.cache_data(max_entries=512, ttl=REFRESH_S, show_spinner=False)
+def get_entry(entry_id: str) -> Entry | None:
+    """One entry, or None for an unknown id."""
+    return db.load_entry(get_engine(), entry_id)
+
+
+@st.cache_data(ttl=REFRESH_S, show_spinner=False)
+def entry_names() -> dict[str, str]:
+    """Every entry id -> its designation, by name: for pickers."""
+    result = get_searcher().search(Query(sort="name"))
+    return {hit.id: hit.name for hit in result.hits}
+
+
+@st.cache_resource(show_spinner=False)
+def get_catalog() -> Catalog:
+    """The validated catalog; the photo matcher is built from it."""
+    return load_catalog(CATALOG_DIR, IMAGES_DIR)
+
+
+@st.cache_resource(show_spinner="Preparing the photo matcher (the first time takes one or two minutes)…")
+def get_matcher() -> PhotoMatcher:
+    """The fitted matcher, loaded from var/ or built once and saved there."""
+    from ordnance_db.matcher import load_matcher  # scikit-learn loads only for the Identify page
+
+    matcher, _built = load_matcher(get_catalog())
+    return matcher
+
+
+# --- safe text -----------------------------------------------------------------------------------
+
+# Every ASCII punctuation character CommonMark lets a backslash escape, which covers emphasis,
+# links, images, headings, lists, tables, raw HTML (<), maths ($) and Streamlit's :colour[...]
+# and :material/...: directives (:).
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&\"'=^])")
+
+
+# Two rewrites act on text after escapes are resolved: Streamlit's :material/icon: shortcodes and
+# GFM's bare-URL links. An invisible WORD JOINER breaks their patterns without changing the look.
+_AFTER_ESCAPES = re.compile(r"(?i)(:material)(/)|(https?:|ftp:)(//)|\b(www)(\.)")
+_JOINER = "\u2060"
+
+
+def md(text: object) -> str:
+    """Catalog text made inert for st.markdown: every Markdown special character escaped."""
+    flat = " ".join(str(text).split())  # no line breaks: they would start new Markdown blocks
+    flat = _AFTER_ESCAPES.sub(lambda m: _JOINER.join(g for g in m.groups() if g), flat)
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", flat)
+
+
+def safe_url(url: str) -> str:
+    """An http(s) URL for a Markdown link target, with characters that would end the link encoded."""
+    if not re.match(r"^https?://", url):
+        return ""
+    return quote(url, safe=":/?#@!$&'*+,;=%~-._")
+
+
+def term_label(field: str, value: str) -> str:
+    """The vocabulary label of a term (plain text), or the term itself when it has none."""
+    term = get_vocabulary().get(field, {}).get(value)
+    return term.label if term else value
+
+
+def source_line(key: str) -> str:
+    """One source as Markdown: escaped title as a link, publisher and date."""
+    source = get_sources().get(key)
+    if source is None:
+        return md(key)
+    url = safe_url(str(source.get("url", "")))
+    title = md(source.get("title", key))
+    linked = f"[{title}]({url})" if url else title
+    date = source.get("date", "")
+    accessed = " (accessed)" if source.get("accessed") else ""
+    return f"{linked} — {md(source.get('publisher', ''))}, {md(date)}{accessed}"
+
+
+# --- pictures ------------------------------------------------------------------------------------
+
+
+def entry_picture(entry_id: str, name: str = "side.png") -> Path | None:
+    """Path of images/<id>/<name> when it exists."""
+    path = IMAGES_DIR / entry_id / name
+    return path if path.is_file() else None
+
+
+@st.cache_data(max_entries=2048, show_spinner=False)
+def _thumbnail(path: str, mtime_ns: int, size: int) -> str | None:
+    # Imported here: NumPy and the image decoders load after the page's first lines are on screen.
+    from ordnance_db.imaging import ImageRefused, thumbnail
+
+    try:
+        return str(thumbnail(Path(path), size, THUMBNAIL_DIR))
+    except ImageRefused:
+        return None
+
+
+def side_thumbnail(entry_id: str, size: int = THUMBNAIL_SIDE) -> str | None:
+    """A cached thumbnail of an entry's side view (var/thumbnails), or None without a picture."""
+    path = entry_picture(entry_id)
+    if path is None:
+        return None
+    return _thumbnail(str(path), path.stat().st_mtime_ns, size)
+
+
+# --- safety --------------------------------------------------------------------------------------
+
+
 def safety_banner() -> None:
-    st.warning(
-        "**Identification aid only.** Do not touch or move a suspected item. Keep away, keep others away, "
-        "and report it to the police or emergency services.",
-        icon="⚠️",
+    """The one-line warning at the top of every page, with a link to the full guidance."""
+    with st.container(key="safety_banner"):
+        st.warning(
+            f"**{DISCLAIMER}** Do not touch or move a suspected item, keep away, and report it.",
+            icon=":material/warning:",
+        )
+
+
+def safety_panel() -> None:
+    """The fixed safety panel from guidance.yaml, in the sidebar of every page."""
+    guidance = get_guidance()
+    with st.sidebar.container(key="safety_panel", border=True):
+        if not guidance:
+            st.warning(DISCLAIMER)
+            return
+        st.markdown(f"**:material/warning: {md(guidance['title'])}**")
+        st.markdown("\n".join(f"- {md(line)}" for line in guidance.get("panel", [])))
+        st.page_link(SAFETY_PAGE, label="Safety and contacts", icon=":material/front_hand:")
+
+
+# --- filters (Browse and Export share them) ------------------------------------------------------
+
+TEXT_KEY = "text"
+TOLERANCE_KEY = "tolerance"
+SORT_KEY = "sort"
+_KEPT = "_kept_filters"
+
+
+def filter_key(name: str) -> str:
+    return f"filter_{name}"
+
+
+def range_key(name: str) -> str:
+    return f"range_{name}"
+
+
+def filter_defaults() -> dict[str, Any]:
+    """Every filter widget's key and its empty value."""
+    defaults: dict[str, Any] = {TEXT_KEY: "", TOLERANCE_KEY: 10, SORT_KEY: "relevance"}
+    defaults |= {filter_key(f.name): [] for f in TERM_FILTERS}
+    defaults |= {range_key(r.name): "" for r in RANGE_FILTERS}
+    return defaults
+
+
+def clear_filters() -> None:
+    """Button callback: every filter back to empty."""
+    for key, value in filter_defaults().items():
+        st.session_state[key] = value
+    st.session_state[_KEPT] = {}
+
+
+def _restore_filters(owner: str) -> None:
+    """Carry the filters from page to page.
+
+    Streamlit ties a widget's state to the page that drew it: another page's widget with the
+    same key starts empty, and a page without the widget drops its state. So the values are
+    kept aside after every run and put back when a different page draws the filters.
+    """
+    kept = st.session_state.get(_KEPT, {})
+    values = kept.get("values", {})
+    for key, value in filter_defaults().items():
+        if key not in st.session_state or (kept.get("owner") != owner and key in values):
+            st.session_state[key] = values.get(key, value)
+
+
+def _keep_filters(owner: str) -> None:
+    values = {k: st.session_state[k] for k in filter_defaults() if k in st.session_state}
+    st.session_state[_KEPT] = {"owner": owner, "values": values}
+
+
+def _sort_label(value: str) -> str:
+    return {"relevance": "Best match", "name": "Name"}.get(value, f"{value.capitalize()} (smallest first)")
+
+
+def _term_help(f_help: str, terms: dict[str, db.VocabularyRow]) -> str:
+    lines = [md(f_help)]
+    lines += [f"- **{md(t.label)}**: {md(t.description)}" for t in terms.values()]
+    return "\n".join(lines)
+
+
+def filter_sidebar(owner: str) -> Query:
+    """The filter widgets (with facet counts) in the sidebar; returns the Query they describe.
+
+    The same widgets, keys and Query drive Browse and Export (`owner` names the page drawing
+    them), and mirror the options of the CLI's `search`.
+    """
+    searcher = get_searcher()
+    vocabulary = get_vocabulary()
+    _restore_filters(owner)
+    sidebar = st.sidebar
+    sidebar.header("Filters")
+    text = sidebar.text_input(
+        "Name or marking (any script)",
+        key=TEXT_KEY,
+        placeholder="e.g. ОФАБ, PFM-1, Grad",
+        help="Same search as the command line: any script, typos forgiven.",
     )
+    tolerance_pct = st.session_state[TOLERANCE_KEY]
+    ranges: dict[str, Range] = {}
+    range_errors: dict[str, str] = {}
+    for r in RANGE_FILTERS:
+        raw = str(st.session_state.get(range_key(r.name), "")).strip()
+        if raw:
+            try:
+                ranges[r.name] = Range.parse(raw)
+            except ValueError as exc:
+                range_errors[r.name] = str(exc)
+
+    terms = {f.name: tuple(st.session_state.get(filter_key(f.name), [])) for f in TERM_FILTERS}
+    current = Query(
+        text=text,
+        terms={k: v for k, v in terms.items() if v},
+        ranges=ranges,
+        tolerance=tolerance_pct / 100,
+        sort=st.session_state[SORT_KEY],
+    )
+    facets = searcher.facets(current)
+
+    for f in TERM_FILTERS:
+        field_terms = vocabulary.get(f.vocabulary or "", {})
+        counts = {facet.value: facet.count for facet in facets.get(f.name, [])}
+        chosen = list(st.session_state.get(filter_key(f.name), []))
+        if field_terms:
+            options = [t for t in field_terms if t in counts or t in chosen]
+        else:
+            options = sorted(set(counts) | set(chosen), key=lambda v: (len(v), v) if v.isdigit() else (0, v))
+
+        def label(value: str, field_terms: dict = field_terms, counts: dict = counts) -> str:
+            term = field_terms.get(value)
+            return f"{term.label if term else value} ({counts.get(value, 0)})"
+
+        sidebar.multiselect(
+            f.label,
+            options,
+            format_func=label,
+            key=filter_key(f.name),
+            help=_term_help(f.help, field_terms),
+            placeholder="Any",
+        )
+
+    stats = searcher.range_stats(current)
+    with sidebar.expander("Size (rough field measurements)", expanded=bool(ranges or range_errors)):
+        st.slider(
+            "Tolerance (%)",
+            0,
+            50,
+            key=TOLERANCE_KEY,
+            help="Sizes measured in the field are rough: each range is widened by this much on each side.",
+        )
+        for r in RANGE_FILTERS:
+            known = stats[r.name]
+            hint = (
+                f"known {known.low:g}–{known.high:g} {r.unit} ({known.known} entries)"
+                if known.known
+                else "no sizes known"
+            )
+            st.text_input(
+                f"{r.label} ({r.unit})",
+                key=range_key(r.name),
+                placeholder="e.g. 1400-1600 or 1500",
+                help=f"MIN-MAX, MIN-, -MAX or one number (about this size); {hint}. "
+                "Entries whose size is unknown drop out.",
+            )
+            if r.name in range_errors:
+                st.error(md(range_errors[r.name]))
+    sidebar.selectbox("Sort by", SORTS, format_func=_sort_label, key=SORT_KEY)
+    sidebar.button("Clear filters", key="clear_filters", on_click=clear_filters, icon=":material/close:")
+    _keep_filters(owner)
+    return current

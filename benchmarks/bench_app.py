@@ -1,0 +1,238 @@
+"""Benchmark: how fast the app answers, in a real browser and on the server.
+
+Run: `.venv/bin/python benchmarks/bench_app.py [--repeat N]`. Prints JSON figures; exits 1 if a
+target is missed. The catalog database is built first (as `make run` does); the server uses the
+project's var/ (database and thumbnails).
+
+- `browse_cold_s`: from the server answering /_stcore/health to the browse page's result count
+  showing in Chromium, for the first visitor after start (Streamlit imports the pages then);
+  median over `--cold` server starts. Chromium is already running, so its start-up is not
+  counted. Target (issue 7): <= 2 s. About 0.9 s of it is Streamlit's own front end: a one-line
+  Streamlit app takes that long on the same machine.
+- `browse_warm_s`: the same for a later visitor (median of N fresh browser contexts).
+- `browse_images_s`: until every card's picture has loaded as well (later visitor, informational).
+- `filter_rerun_ms`: server-side run time of the browse script after a filter change, measured
+  with Streamlit's AppTest (the script run alone: no network, no rendering), median of N
+  alternating filter changes. Target: <= 300 ms.
+- `filter_roundtrip_ms`: in the browser, from choosing a category (or pressing "Clear filters")
+  to the new count showing: network, script run and rendering (informational, median of 2N).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.sync_api import Page, sync_playwright  # noqa: E402
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from ordnance_db import db  # noqa: E402
+from ordnance_db.search import Query, Searcher  # noqa: E402
+
+BROWSE_TARGET_S = 2.0
+FILTER_TARGET_MS = 300.0
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+SERVER_COMMAND = (
+    sys.executable,
+    "-m",
+    "streamlit",
+    "run",
+    "app.py",
+    "--server.headless",
+    "true",
+    "--server.address",
+    "localhost",
+)
+CATEGORIES = ("submunition", "rocket", "hand-grenade", "aircraft-bomb")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"no answer from {url}/_stcore/health")
+
+
+def count_text(total: int) -> str:
+    return f"{total} result{'s' if total != 1 else ''}"
+
+
+def load_browse(page: Page, url: str, total: int) -> float:
+    started = time.perf_counter()
+    page.goto(url)
+    page.locator(".st-key-result_count").get_by_text(count_text(total)).wait_for()
+    return time.perf_counter() - started
+
+
+def images_loaded(page: Page) -> None:
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=stSkeleton]').length === 0 && "
+        "document.querySelectorAll('[class*=st-key-card_] img').length > 0 && "
+        "Array.from(document.images).every(i => i.complete)",
+        polling=20,
+    )
+
+
+def choose_category(page: Page, label: str, total: int) -> float:
+    """Pick one category in the sidebar and time until the new count shows."""
+    page.locator(".st-key-filter_category input").click()
+    page.keyboard.type(label)
+    started = time.perf_counter()
+    page.keyboard.press("Enter")
+    page.locator(".st-key-result_count").get_by_text(count_text(total)).wait_for()
+    elapsed = time.perf_counter() - started
+    page.keyboard.press("Escape")
+    return elapsed
+
+
+def clear_filters(page: Page, total: int) -> float:
+    """Press "Clear filters" and time until the whole catalog's count shows again."""
+    started = time.perf_counter()
+    page.locator(".st-key-clear_filters button").click()
+    page.locator(".st-key-result_count").get_by_text(count_text(total)).wait_for()
+    return time.perf_counter() - started
+
+
+def filter_rerun_ms(repeat: int) -> list[float]:
+    """AppTest runs of the browse script, each after changing the category filter."""
+    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    times = []
+    for i in range(repeat + 2):
+        app.multiselect(key="filter_category").set_value([CATEGORIES[i % len(CATEGORIES)]])
+        started = time.perf_counter()
+        app.run()
+        times.append((time.perf_counter() - started) * 1000)
+        assert not app.exception
+    return times[2:]  # the first runs warm the caches
+
+
+class Server:
+    """`streamlit run app.py` on a free local port, for one measurement."""
+
+    def __init__(self) -> None:
+        self.url = f"http://localhost:{free_port()}"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDNANCE_")}
+        self.process = subprocess.Popen(
+            [*SERVER_COMMAND, "--server.port", self.url.rsplit(":", 1)[1]],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def __enter__(self) -> Server:
+        wait_healthy(self.url)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5, help="runs per median")
+    parser.add_argument("--cold", type=int, default=3, help="server starts for the cold figure (median)")
+    args = parser.parse_args()
+    repeat = max(args.repeat, 1)
+
+    engine = db.get_engine()
+    db.ensure_built(engine)
+    searcher = Searcher(engine)
+    total = searcher.count()
+    labels = {t.id: t.label for t in db.load_vocabulary(engine)["categories"]}
+    viewport = {"width": 1400, "height": 1000}
+
+    cold: list[float] = []
+    warm: list[float] = []
+    with_images: list[float] = []
+    roundtrips: list[float] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for _ in range(max(args.cold, 1)):
+                with Server() as server:  # the clock starts when /_stcore/health answers
+                    context = browser.new_context(viewport=viewport)
+                    cold.append(load_browse(context.new_page(), server.url, total))
+                    context.close()
+
+            with Server() as server:
+                for _ in range(repeat):
+                    context = browser.new_context(viewport=viewport)
+                    page = context.new_page()
+                    started = time.perf_counter()
+                    warm.append(load_browse(page, server.url, total))
+                    images_loaded(page)
+                    with_images.append(time.perf_counter() - started)
+                    context.close()
+
+                context = browser.new_context(viewport=viewport)
+                page = context.new_page()
+                load_browse(page, server.url, total)
+                for i in range(repeat + 1):
+                    category = CATEGORIES[i % len(CATEGORIES)]
+                    expected = searcher.search(Query.build(category=[category])).total
+                    roundtrips.append(choose_category(page, labels[category], expected) * 1000)
+                    roundtrips.append(clear_filters(page, total) * 1000)
+                context.close()
+        finally:
+            browser.close()
+
+    reruns = filter_rerun_ms(repeat)
+    cold_s = statistics.median(cold)
+    rerun_ms = statistics.median(reruns)
+    figures = {
+        "entries": total,
+        "browse_cold_s_median": round(cold_s, 2),
+        "browse_cold_s_all": [round(c, 2) for c in cold],
+        "browse_warm_s_median": round(statistics.median(warm), 2),
+        "browse_images_s_median": round(statistics.median(with_images), 2),
+        "filter_rerun_ms_median": round(rerun_ms, 1),
+        "filter_rerun_ms_max": round(max(reruns), 1),
+        "filter_roundtrip_ms_median": round(statistics.median(roundtrips[2:]), 1),
+        "targets": {"browse_cold_s_median": BROWSE_TARGET_S, "filter_rerun_ms_median": FILTER_TARGET_MS},
+    }
+    print(json.dumps(figures, indent=2))
+    missed = []
+    if cold_s > BROWSE_TARGET_S:
+        missed.append(f"browse page took {cold_s:.2f} s (target {BROWSE_TARGET_S} s)")
+    if rerun_ms > FILTER_TARGET_MS:
+        missed.append(f"filter rerun took {rerun_ms:.0f} ms (target {FILTER_TARGET_MS} ms)")
+    for line in missed:
+        print(f"MISSED: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,397 @@
+"""The Streamlit app, run headless with AppTest against the real catalog (the project's var/).
+
+Every page must run without an exception; what the pages show must be what the library says
+(filters against `Searcher`, suggestions against `match_photo`). The photo matcher's index is
+built once per session by the `matcher` fixture (one or two minutes the first time, cached in
+var/ afterwards), so no app run has to wait for it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from ordnance_db import db, scenes
+from ordnance_db.catalog import Catalog, load_catalog
+from ordnance_db.imaging import ImageRefused, load_image
+from ordnance_db.matcher import MatchRefused, PhotoMatcher, load_matcher, match_photo
+from ordnance_db.search import Query, Range, Searcher
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+from views.common import md
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"
+TIMEOUT_S = float(os.environ.get("APPTEST_TIMEOUT", "60"))
+PAGES = {
+    "views/browse.py": "Browse the catalog",
+    "views/identify.py": "Identify from a photo",
+    "views/entry.py": None,
+    "views/export.py": "Export",
+    "views/safety.py": "Safety",
+    "views/about.py": "About this reference",
+}
+
+
+@pytest.fixture(scope="session")
+def catalog() -> Catalog:
+    return load_catalog(CATALOG_DIR, IMAGES_DIR)
+
+
+@pytest.fixture(scope="session")
+def searcher() -> Searcher:
+    """The database the app reads (built here if the catalog changed), and a Searcher on it."""
+    engine = db.get_engine()
+    db.ensure_built(engine)
+    return Searcher(engine)
+
+
+@pytest.fixture(scope="session")
+def matcher(catalog: Catalog) -> PhotoMatcher:
+    """The photo matcher, built once per test session if var/ has no current index."""
+    fitted, _built = load_matcher(catalog)
+    return fitted
+
+
+@pytest.fixture
+def app(searcher: Searcher) -> Iterator[AppTest]:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
+    yield at
+
+
+def photo_bytes(catalog: Catalog, entry_id: str, seed: int = 3) -> bytes:
+    """A synthetic held-out photo of an entry, as JPEG bytes (what a phone would upload)."""
+    scene = next(scenes.scenes(catalog.entries[entry_id], catalog.colours(), 1, seed, "heldout"))
+    buffer = io.BytesIO()
+    scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def result_count(at: AppTest) -> int:
+    text = at.container("result_count").markdown[0].value
+    match = re.fullmatch(r"\*\*(\d+)\*\* results?", text)
+    assert match, text
+    return int(match[1])
+
+
+def no_exception(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+# --- every page -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs(app: AppTest, page: str) -> None:
+    app.run()
+    no_exception(app)
+    app.switch_page(page).run()
+    no_exception(app)
+    if PAGES[page]:
+        assert app.title[0].value == PAGES[page]
+    # the safety banner on top and the safety panel in the sidebar, on every page
+    assert app.container("safety_banner").warning
+    panel = app.sidebar.container("safety_panel")
+    assert any("Report it" in m.value for m in panel.markdown)
+
+
+def test_entry_page_without_id_offers_a_picker(app: AppTest) -> None:
+    app.run().switch_page("views/entry.py").run()
+    no_exception(app)
+    app.selectbox(key="entry_pick").set_value("pfm-1").run()
+    no_exception(app)
+    assert app.title[0].value == md("PFM-1")
+    assert app.query_params["id"] == "pfm-1"
+
+
+# --- browse --------------------------------------------------------------------------------------
+
+
+def card_ids(at: AppTest) -> list[str]:
+    return [b.key.removeprefix("card_") for b in at.container if (b.key or "").startswith("card_")]
+
+
+def test_browse_shows_the_whole_catalog_page_by_page(app: AppTest, searcher: Searcher) -> None:
+    app.run()
+    assert result_count(app) == searcher.count()
+    shown = card_ids(app)
+    while len(shown) < searcher.count():
+        pager = app.number_input(key="browse_page")
+        pager.set_value(pager.value + 1).run()
+        no_exception(app)
+        shown += card_ids(app)
+    assert shown == [h.id for h in searcher.search(Query()).hits]
+    # every card links to its entry page, deep-linked by id
+    for card in (b for b in app.container if (b.key or "").startswith("card_")):
+        link = card.get("page_link")[0].proto
+        assert (link.page, link.query_string) == ("entry", f"id={card.key.removeprefix('card_')}")
+
+
+@pytest.mark.parametrize(
+    ("widgets", "query"),
+    [
+        ({"filter_category": ["submunition"]}, Query.build(category=["submunition"])),
+        (
+            {"filter_category": ["submunition", "anti-personnel-mine"], "filter_colour": ["olive-green"]},
+            Query.build(category=["submunition", "anti-personnel-mine"], colour=["olive-green"]),
+        ),
+        ({"filter_shape": ["spherical"], "filter_fins": ["0"]}, Query.build(shape=["spherical"], fins=["0"])),
+        ({"text": "ШОАБ"}, Query.build("ШОАБ")),
+        ({"text": "ofab250"}, Query.build("ofab250")),
+        ({"range_length": "1400-1600"}, Query.build(length=Range(1400, 1600))),
+        (
+            {"range_length": "1400-1600", "tolerance": 0},
+            Query.build(length=Range(1400, 1600), tolerance=0.0),
+        ),
+    ],
+)
+def test_filters_count_what_the_searcher_counts(
+    app: AppTest, searcher: Searcher, widgets: dict[str, object], query: Query
+) -> None:
+    app.run()
+    for key, value in widgets.items():
+        if key.startswith("filter_"):
+            app.multiselect(key=key).set_value(value)
+        elif key == "tolerance":
+            app.slider(key=key).set_value(value)
+        else:
+            app.text_input(key=key).set_value(value)
+    app.run()
+    no_exception(app)
+    expected = searcher.search(query)
+    assert result_count(app) == expected.total
+    assert expected.total < searcher.count()
+    assert card_ids(app) == [h.id for h in expected.hits]
+
+
+def test_facet_counts_label_every_choice(app: AppTest, searcher: Searcher) -> None:
+    app.run()
+    app.multiselect(key="filter_category").set_value(["submunition"]).run()
+    facets = searcher.facets(Query.build(category=["submunition"]))
+    shape = app.multiselect(key="filter_shape")
+    vocabulary = {t.id: t.label for t in db.load_vocabulary(searcher.engine)["shapes"]}
+    expected = {f"{vocabulary[f.value]} ({f.count})" for f in facets["shape"]}
+    assert set(shape.options) == expected
+    # help text comes from the vocabulary's descriptions
+    assert "Round ball" in shape.help
+
+
+def test_bad_range_is_a_sentence(app: AppTest, searcher: Searcher) -> None:
+    app.run()
+    app.text_input(key="range_length").set_value("long").run()
+    no_exception(app)
+    assert any("not a range" in e.value for e in app.error)
+    assert result_count(app) == searcher.count()
+
+
+def test_sort_and_clear_filters(app: AppTest, searcher: Searcher) -> None:
+    app.run()
+    app.multiselect(key="filter_category").set_value(["aircraft-bomb"])
+    app.selectbox(key="sort").set_value("length").run()
+    expected = searcher.search(Query.build(category=["aircraft-bomb"], sort="length"))
+    assert card_ids(app) == [h.id for h in expected.hits]
+    app.button(key="clear_filters").click().run()
+    no_exception(app)
+    assert result_count(app) == searcher.count()
+    assert app.multiselect(key="filter_category").value == []
+
+
+def test_filters_carry_over_to_export(app: AppTest, searcher: Searcher) -> None:
+    app.run()
+    app.multiselect(key="filter_category").set_value(["hand-grenade"]).run()
+    app.switch_page("views/export.py").run()
+    no_exception(app)
+    total = searcher.search(Query.build(category=["hand-grenade"])).total
+    assert app.multiselect(key="filter_category").value == ["hand-grenade"]
+    summary = app.container("export_selection").markdown[0].value
+    assert summary.startswith(f"**{total}** entries")
+    assert {b.key for b in app.download_button} == {"download_pdf", "download_csv", "download_json"}
+
+
+def test_export_chosen_entries_and_empty_selection(app: AppTest) -> None:
+    app.run().switch_page("views/export.py").run()
+    app.radio(key="export_mode").set_value("ids").run()
+    no_exception(app)
+    assert all(b.disabled for b in app.download_button)
+    app.multiselect(key="export_ids").set_value(["pfm-1", "ofab-250-270"]).run()
+    no_exception(app)
+    summary = app.container("export_selection").markdown[0].value
+    assert summary.startswith("**2** entries")
+    assert not any(b.disabled for b in app.download_button)
+
+
+# --- entry page ----------------------------------------------------------------------------------
+
+
+def test_deep_link_opens_the_entry(app: AppTest, searcher: Searcher) -> None:
+    entry = db.load_entry(searcher.engine, "pfm-1")
+    assert entry is not None
+    app.query_params["id"] = "pfm-1"
+    app.run()
+    no_exception(app)
+    assert app.title[0].value == md(entry.name)
+    hazards = app.container("hazards").error[0].value
+    for hazard in entry.hazards:
+        assert md(hazard) in hazards
+    assert app.download_button(key="download_sheet").label == "Download reference sheet (PDF)"
+    markdown = "\n".join(m.value for m in app.markdown)
+    for key in entry.sources:
+        source = db.load_sources(searcher.engine)[key]
+        assert md(source["title"]) in markdown
+    # every dimension says where it comes from
+    dimensions = [m.value for m in app.markdown if m.value.startswith("- **Length")]
+    assert dimensions and "source:" in dimensions[0]
+
+
+def test_entry_page_by_its_own_path_links_lookalikes(app: AppTest, searcher: Searcher) -> None:
+    entry = db.load_entry(searcher.engine, "ofab-250-270")
+    assert entry is not None and entry.lookalikes
+    app.run()
+    app.query_params["id"] = entry.id
+    app.switch_page("views/entry.py").run()
+    no_exception(app)
+    assert app.title[0].value == md(entry.name)
+    for other in entry.lookalikes:
+        block = app.container(f"lookalike_{other.id}")
+        link = block.get("page_link")[0].proto
+        assert link.query_string == f"id={other.id}"
+        assert block.text[0].value.endswith(other.how_to_tell)
+
+
+def test_unknown_id_is_a_sentence(app: AppTest) -> None:
+    app.query_params["id"] = "no-such-thing"
+    app.run()
+    no_exception(app)
+    assert any("There is no entry" in e.value for e in app.error)
+
+
+# --- identify ------------------------------------------------------------------------------------
+
+
+def open_identify(app: AppTest) -> AppTest:
+    return app.run().switch_page("views/identify.py").run()
+
+
+def suggestion_names(app: AppTest) -> list[str]:
+    names = []
+    for rank in range(1, 20):
+        try:
+            block = app.container(f"suggestion_{rank}")
+        except KeyError:
+            break
+        names.append(block.markdown[0].value)
+    return names
+
+
+def test_uploaded_photo_gives_the_matchers_suggestions(
+    app: AppTest, catalog: Catalog, matcher: PhotoMatcher
+) -> None:
+    data = photo_bytes(catalog, "ofab-250-270")
+    open_identify(app)
+    assert app.container("photo_warning").error  # "do not go closer" comes first
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+    no_exception(app)
+    expected = match_photo(matcher, data)
+    shown = suggestion_names(app)
+    assert shown == [f"**{i}. {md(s.name)}**" for i, s in enumerate(expected.suggestions, 1)]
+    message = app.container("match_message")
+    assert [*message.warning, *message.info][0].value == expected.message
+    # the crop box starts at what the matcher found
+    box = tuple(app.number_input(key=k).value for k in ("crop_x0", "crop_y0", "crop_x1", "crop_y1"))
+    assert box == tuple(expected.box)
+    # tentative suggestions say so
+    for rank, suggestion in enumerate(expected.suggestions, 1):
+        badges = " ".join(m.value for m in app.container(f"suggestion_{rank}").markdown)
+        assert ("Tentative" in badges) == suggestion.tentative
+
+
+def test_crop_and_hints_go_to_the_matcher(
+    app: AppTest, catalog: Catalog, matcher: PhotoMatcher, searcher: Searcher
+) -> None:
+    data = photo_bytes(catalog, "pfm-1")
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+    detected = match_photo(matcher, data).box
+    x0, y0, x1, y1 = detected
+    crop = (max(0, x0 - 10), max(0, y0 - 10), x1 + 5, y1 + 5)
+    app.multiselect(key="hint_category").set_value(["anti-personnel-mine"])
+    app.number_input(key="hint_length").set_value(120)
+    for key, value in zip(("crop_x0", "crop_y0", "crop_x1", "crop_y1"), crop, strict=True):
+        app.number_input(key=key).set_value(value)
+    app.run()
+    no_exception(app)
+    allowed = {h.id for h in searcher.search(Query.build(category=["anti-personnel-mine"])).hits}
+    expected = match_photo(matcher, data, crop=crop, allowed=allowed, length_mm=120.0)
+    assert suggestion_names(app) == [f"**{i}. {md(s.name)}**" for i, s in enumerate(expected.suggestions, 1)]
+    reasons = " ".join(c.value for c in app.caption)
+    assert "hints" in reasons and "size fit" in reasons
+
+
+def test_empty_crop_is_a_sentence(app: AppTest, catalog: Catalog, matcher: PhotoMatcher) -> None:
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", photo_bytes(catalog, "pfm-1"), "image/jpeg"))
+    app.run()
+    app.number_input(key="crop_x1").set_value(app.number_input(key="crop_x0").value).run()
+    no_exception(app)
+    assert any("The box is empty" in e.value for e in app.error)
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("random.jpg", os.urandom(4096)),
+        ("empty.png", b""),
+        ("truncated.jpg", b"\xff\xd8\xff\xe0" + b"\x00" * 64),
+        ("text.webp", b"<svg xmlns='http://www.w3.org/2000/svg'/>"),
+    ],
+)
+def test_hostile_upload_is_refused_with_a_sentence(
+    app: AppTest, matcher: PhotoMatcher, name: str, data: bytes
+) -> None:
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value((name, data, "image/jpeg")).run()
+    no_exception(app)
+    errors = [e.value for e in app.error if "Do not go closer" not in e.value]
+    assert len(errors) == 1
+    with pytest.raises((ImageRefused, MatchRefused)) as refused:
+        load_image(data) if data else match_photo(matcher, data)
+    assert errors[0] == str(refused.value)
+    assert errors[0].endswith(".") and "\n" not in errors[0] and "Traceback" not in errors[0]
+    assert not suggestion_names(app)
+
+
+def test_camera_is_asked_for_only_when_chosen(app: AppTest, catalog: Catalog, matcher: PhotoMatcher) -> None:
+    open_identify(app)
+    assert not app.camera_input
+    app.segmented_control(key="photo_source").set_value("Take a photo now").run()
+    no_exception(app)
+    camera = app.camera_input(key="photo_camera")
+    camera.set_value(("shot.jpg", photo_bytes(catalog, "f-1-grenade"), "image/jpeg")).run()
+    no_exception(app)
+    assert suggestion_names(app)
+
+
+# --- safe text -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "*bold* _it_ `code` <b>x</b> <script>alert(1)</script>",
+        "[link](http://evil.example) ![img](http://evil.example/x.png)",
+        "# heading\n- item\n1. item | a | b |",
+        "$x^2$ :red[red] :material/home: ~~s~~ &amp; \\",
+        "http://bare.example www.bare.example",
+    ],
+)
+def test_md_leaves_no_markup(text: str) -> None:
+    escaped = md(text)
+    assert "\n" not in escaped
+    unescaped = re.sub(r"\\.", "", escaped)
+    assert not re.search(r"[\\`*_{}\[\]()#+\-.!|<>~$:&]", unescaped)
+    assert "://" not in escaped and "www." not in escaped

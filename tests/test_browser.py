@@ -1,0 +1,303 @@
+"""The app in a real browser: `streamlit run app.py` driven through the system Chromium by Playwright.
+
+What AppTest cannot see: the page renders, uploads and downloads work end to end, and the page
+makes no request outside localhost (no fonts, images or scripts from elsewhere). Screenshots for
+the README are written to docs/screenshots/. Without Chromium the tests are skipped, or fail
+when CI is set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+import pytest
+
+from ordnance_db import db, scenes
+from ordnance_db.catalog import Catalog, load_catalog
+from ordnance_db.matcher import PhotoMatcher, load_matcher, match_photo
+from ordnance_db.search import Query, Searcher
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOTS = ROOT / "docs" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+LOCAL_SCHEMES = {"data", "blob", "about"}
+TIMEOUT_MS = 60_000
+
+
+def unavailable(reason: str) -> None:
+    """A missing browser fails the run in CI and skips it elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}")
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout_s} s")
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    """`streamlit run app.py` on localhost with the ORDNANCE_* paths of the project (the real var/)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDNANCE_")}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(port),
+            "--server.headless",
+            "true",
+            "--server.address",
+            "localhost",
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@pytest.fixture(scope="module")
+def catalog() -> Catalog:
+    return load_catalog(CATALOG_DIR, IMAGES_DIR)
+
+
+@pytest.fixture(scope="module")
+def searcher() -> Searcher:
+    engine = db.get_engine()
+    db.ensure_built(engine)
+    return Searcher(engine)
+
+
+@pytest.fixture(scope="module")
+def matcher(catalog: Catalog) -> PhotoMatcher:
+    """The photo matcher; its index is built here (once) if var/ has no current one."""
+    return load_matcher(catalog)[0]
+
+
+@pytest.fixture(scope="module")
+def server(matcher: PhotoMatcher, searcher: Searcher) -> Iterator[str]:
+    """The app's URL. The database and the match index are made first, as `make run` does."""
+    port = free_port()
+    process = start_server(port)
+    url = f"http://localhost:{port}"
+    try:
+        wait_healthy(url, process)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        try:
+            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        except Error as exc:
+            unavailable(f"Chromium cannot start: {exc.message.splitlines()[0]}")
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, server: str) -> Iterator[Page]:
+    """A fresh page; after the test, every request it made must have stayed on this machine."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    requests: list[str] = []
+    context.on("request", lambda request: requests.append(request.url))
+    yield page
+    context.close()
+    outside = [u for u in requests if not is_local(u)]
+    assert requests and not outside, outside
+
+
+def is_local(url: str) -> bool:
+    parts = urlsplit(url)
+    if parts.scheme in LOCAL_SCHEMES:
+        return True
+    return parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname in LOCAL_HOSTS
+
+
+def photo_file(catalog: Catalog, entry_id: str, folder: Path) -> Path:
+    scene = next(scenes.scenes(catalog.entries[entry_id], catalog.colours(), 1, 3, "heldout"))
+    buffer = io.BytesIO()
+    scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
+    path = folder / f"{entry_id}.jpg"
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def count_text(total: int) -> str:
+    return f"{total} result{'s' if total != 1 else ''}"
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished the script run and the images on screen have loaded."""
+    page.wait_for_selector("[data-testid=stStatusWidget]", state="detached", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        "document.querySelectorAll('[data-testid=stSkeleton]').length === 0 && "
+        "Array.from(document.images).every(i => i.complete)",
+        timeout=TIMEOUT_MS,
+        polling=200,
+    )
+    page.wait_for_timeout(300)
+
+
+def shoot(page: Page, name: str, height: int | None = None) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    if height:
+        page.set_viewport_size({"width": 1400, "height": height})
+        settle(page)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+
+def test_browse_filter_changes_the_count(page: Page, server: str, searcher: Searcher) -> None:
+    page.goto(server)
+    count = page.locator(".st-key-result_count")
+    count.get_by_text(count_text(searcher.count())).wait_for()
+    settle(page)
+    shoot(page, "browse")
+
+    expected = searcher.search(Query.build(category=["submunition"])).total
+    category = page.locator(".st-key-filter_category")
+    category.locator("input").click()
+    page.keyboard.type("Submunition")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    count.get_by_text(count_text(expected)).wait_for()
+    assert page.locator("[class*='st-key-card_']").count() == expected
+
+    page.locator(".st-key-clear_filters button").click()
+    count.get_by_text(count_text(searcher.count())).wait_for()
+
+
+def test_card_opens_the_entry_and_its_sheet_downloads(page: Page, server: str) -> None:
+    page.goto(server)
+    page.locator(".st-key-card_ofab-250-270").get_by_text("Open entry").click()
+    page.get_by_role("heading", name="OFAB-250-270").wait_for()
+    assert "entry?id=ofab-250-270" in page.url
+    settle(page)
+    shoot(page, "entry", height=1500)
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        page.locator(".st-key-download_sheet button").click()
+    download = info.value
+    assert download.suggested_filename == "ofab-250-270.pdf"
+    assert Path(download.path()).read_bytes().startswith(b"%PDF")
+
+
+def test_deep_link_to_the_root_opens_the_entry(page: Page, server: str) -> None:
+    page.goto(f"{server}/?id=pfm-1")
+    page.get_by_role("heading", name="PFM-1").wait_for()
+    page.locator(".st-key-hazards").wait_for()
+
+
+def test_identify_a_photo(
+    page: Page, server: str, catalog: Catalog, matcher: PhotoMatcher, tmp_path: Path
+) -> None:
+    photo = photo_file(catalog, "ofab-250-270", tmp_path)
+    expected = match_photo(matcher, photo.read_bytes())
+    page.goto(f"{server}/identify")
+    page.locator(".st-key-photo_warning").get_by_text("Do not go closer").wait_for()
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(photo))
+    page.locator(".st-key-match_message").get_by_text(expected.message).wait_for()
+    last = len(expected.suggestions)
+    page.locator(f".st-key-suggestion_{last}").get_by_text(expected.suggestions[-1].name).wait_for()
+    assert page.locator("[class*='st-key-suggestion_']").count() == last
+    first = page.locator(".st-key-suggestion_1")
+    assert first.get_by_text(f"1. {expected.suggestions[0].name}").is_visible()
+    assert first.get_by_text("Tentative").is_visible() == expected.suggestions[0].tentative
+    settle(page)
+    shoot(page, "identify", height=1800)
+
+
+def test_hostile_upload_shows_a_sentence(page: Page, server: str, tmp_path: Path) -> None:
+    hostile = tmp_path / "photo.jpg"
+    hostile.write_bytes(os.urandom(4096))
+    page.goto(f"{server}/identify")
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(hostile))
+    page.get_by_text("This file is not an image we can read").wait_for()
+    assert page.locator("[data-testid=stException]").count() == 0
+    assert page.locator("[class*='st-key-suggestion_']").count() == 0
+
+
+def test_export_downloads_the_selection(page: Page, server: str, searcher: Searcher) -> None:
+    expected = searcher.search(Query.build(category=["hand-grenade"], sort="name"))
+    page.goto(f"{server}/export")
+    page.locator(".st-key-filter_category input").click()
+    page.keyboard.type("Hand grenade")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    page.locator(".st-key-export_selection").get_by_text(f"{expected.total} entries").wait_for()
+    with page.expect_download(timeout=TIMEOUT_MS) as info:
+        page.locator(".st-key-download_csv button").click()
+    text = Path(info.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert sorted(r["id"] for r in rows) == sorted(h.id for h in expected.hits)
+
+
+@pytest.mark.parametrize("path", ["/safety", "/about", "/entry"])
+def test_other_pages_render(page: Page, server: str, path: str) -> None:
+    page.goto(f"{server}{path}")
+    page.locator(".st-key-safety_panel").wait_for()
+    settle(page)
+    assert page.locator("[data-testid=stException]").count() == 0

@@ -1,0 +1,207 @@
+"""One entry, deep-linkable as `?id=<entry>`: names, what it is, sizes with their sources, hazards."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ordnance_db import export
+from ordnance_db.schema import Dimension, Entry, Party
+from views.common import (
+    ENTRY_PAGE,
+    entry_names,
+    entry_picture,
+    get_engine,
+    get_entry,
+    get_guidance,
+    md,
+    source_line,
+    term_label,
+)
+
+DIMENSIONS = (
+    ("length_mm", "Length", "mm"),
+    ("diameter_mm", "Diameter", "mm"),
+    ("span_mm", "Span (fins or wings)", "mm"),
+    ("weight_kg", "Weight", "kg"),
+)
+
+
+def number(value: float) -> str:
+    return f"{value:,.3f}".rstrip("0").rstrip(".").replace(",", " ")
+
+
+def dimension_line(label: str, unit: str, dim: Dimension) -> str:
+    """A size with its provenance: the source it comes from, or an estimate/nominal mark and note."""
+    basis = f"source: {source_line(dim.source)}" if dim.source else f"**{md(dim.basis)}**"
+    note = f" — {md(dim.note)}" if dim.note else ""
+    return f"- **{label}: {md(number(dim.value))} {unit}** ({basis}){note}"
+
+
+def party_line(party: Party) -> str:
+    country = f" ({md(party.country)})" if party.country else ""
+    note = f" — {md(party.note)}" if party.note else ""
+    return f"- {md(party.name)}{country}{note} · {source_line(party.source)}"
+
+
+def pick_entry() -> str | None:
+    """Without an id, a picker; the choice goes into the address so the page can be shared."""
+    names = entry_names()
+    chosen = st.selectbox(
+        "Choose an entry",
+        list(names),
+        format_func=lambda i: names.get(i, i),
+        index=None,
+        key="entry_pick",
+        placeholder="Type a designation…",
+    )
+    if chosen:
+        st.query_params["id"] = chosen
+    return chosen
+
+
+def header(entry: Entry) -> None:
+    st.title(md(entry.name), anchor=False)
+    scripts = [f"{md(text)} ({md(lang)})" for lang, text in entry.names.items()]
+    if scripts:
+        st.markdown("**Other scripts:** " + " · ".join(scripts))
+    if entry.aliases:
+        st.markdown("**Also known as:** " + " · ".join(md(a) for a in entry.aliases))
+    st.markdown(
+        f"**Category:** {md(term_label('categories', entry.category))} · "
+        f"**Origin:** {md(', '.join(entry.origin))} · **id:** {md(entry.id)}"
+    )
+    st.text(entry.role)
+
+
+def hazards(entry: Entry) -> None:
+    guidance = get_guidance() or {}
+    warnings = guidance.get("category_warnings", {}).get(entry.category, [])
+    lines = [*entry.hazards, *warnings]
+    with st.container(key="hazards"):
+        st.error("**Hazards**\n\n" + "\n".join(f"- {md(line)}" for line in lines), icon=":material/warning:")
+
+
+def pictures(entry: Entry) -> None:
+    side = entry_picture(entry.id)
+    drawing = entry_picture(entry.id, "drawing.svg")
+    schematic = entry.geometry is not None and entry.geometry.schematic
+    note = " Schematic: proportions are not from a source." if schematic else ""
+    if drawing:
+        st.image(str(drawing), caption=md(f"Drawing with dimensions.{note}"), width="stretch")
+    if side:
+        st.image(str(side), caption=md(f"Side view as usually seen.{note}"), width="stretch")
+    for image in entry.images:
+        if image.kind != "photo":
+            continue
+        path = entry_picture(entry.id, image.file)
+        if path is None:
+            continue
+        caption = (
+            f"{image.caption + ' — ' if image.caption else ''}{image.author}, {image.licence}, {image.source}"
+        )
+        st.image(str(path), caption=md(caption), width="stretch")
+
+
+def features(entry: Entry) -> None:
+    f = entry.features
+    rows = [
+        ("Shape", term_label("shapes", f.shape)),
+        ("Stabilisation", term_label("stabilisation", f.stabilisation)),
+        ("Number of fins", str(f.fin_count)),
+        ("Fuze position", term_label("fuze_positions", f.fuze_position)),
+        ("Colours", ", ".join(term_label("colours", c) for c in f.colours)),
+        ("Marking script", term_label("marking_scripts", f.marking_script)),
+    ]
+    if f.marking_text:
+        rows.append(("Markings", " · ".join(f.marking_text)))
+    if f.mechanical:
+        rows.append(("Mechanical features", ", ".join(term_label("mechanical", m) for m in f.mechanical)))
+    st.markdown("\n".join(f"- **{label}:** {md(value)}" for label, value in rows))
+    if f.condition_notes:
+        st.markdown(f"**As found:** {md(f.condition_notes)}")
+    if f.basis_note:
+        st.caption(md(f.basis_note))
+    if f.sources:
+        st.caption("Appearance sources: " + "; ".join(source_line(s) for s in f.sources))
+    else:
+        st.caption("Appearance: our own reading, no source describes it.")
+
+
+def history(entry: Entry) -> None:
+    if entry.producers:
+        st.markdown("**Producers**\n\n" + "\n".join(party_line(p) for p in entry.producers))
+    if entry.suppliers:
+        st.markdown("**Suppliers**\n\n" + "\n".join(party_line(p) for p in entry.suppliers))
+    if entry.used_in:
+        lines = [
+            f"- **{md(u.country)} {md(u.years)}**{' — ' + md(u.note) if u.note else ''} · "
+            + source_line(u.source)
+            for u in entry.used_in
+        ]
+        st.markdown("**Documented use**\n\n" + "\n".join(lines))
+    if not (entry.producers or entry.suppliers or entry.used_in):
+        st.caption("No producers, suppliers or documented use recorded yet.")
+
+
+def lookalikes(entry: Entry) -> None:
+    if not entry.lookalikes:
+        return
+    st.subheader("Look-alikes", anchor=False)
+    names = entry_names()
+    for other in entry.lookalikes:
+        with st.container(border=True, key=f"lookalike_{other.id}"):
+            st.page_link(
+                ENTRY_PAGE,
+                label=f"**{md(names.get(other.id, other.id))}**",
+                icon=":material/arrow_forward:",
+                query_params={"id": other.id},
+            )
+            st.text(f"How to tell them apart: {other.how_to_tell}")
+
+
+def sheet_download(entry: Entry) -> None:
+    """The one-page reference sheet, made by the library only when the button is pressed."""
+    engine = get_engine()
+    st.download_button(
+        "Download reference sheet (PDF)",
+        data=lambda: export.pdf_bytes(engine, [entry]),
+        file_name=f"{entry.id}.pdf",
+        mime="application/pdf",
+        key="download_sheet",
+        icon=":material/picture_as_pdf:",
+        on_click="ignore",
+    )
+
+
+entry_id = st.query_params.get("id") or pick_entry()
+entry = get_entry(entry_id) if entry_id else None
+if entry_id and entry is None:
+    st.error(
+        f"There is no entry with the id “{md(entry_id)}”. Choose one below or search on the Browse page."
+    )
+    pick_entry()
+elif entry is not None:
+    header(entry)
+    sheet_download(entry)
+    hazards(entry)
+    left, right = st.columns([3, 2], gap="large")
+    with left:
+        pictures(entry)
+    with right:
+        st.subheader("Dimensions", anchor=False)
+        dims = [
+            dimension_line(label, unit, dim)
+            for name, label, unit in DIMENSIONS
+            if (dim := getattr(entry.dimensions, name)) is not None
+        ]
+        st.markdown("\n".join(dims) if dims else "No dimensions recorded.")
+        st.subheader("What you can see", anchor=False)
+        features(entry)
+    st.subheader("Who made it and where it was used", anchor=False)
+    history(entry)
+    lookalikes(entry)
+    if entry.notes:
+        st.subheader("Notes", anchor=False)
+        st.text(entry.notes)
+    st.subheader("Sources", anchor=False)
+    st.markdown("\n".join(f"{i}. {source_line(key)}" for i, key in enumerate(entry.sources, 1)))

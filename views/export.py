@@ -1,0 +1,85 @@
+"""Export: the current selection as a PDF field booklet, a CSV table or JSON, made by the library.
+
+Files are made only when their button is pressed (deferred downloads), so the page stays fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from ordnance_db import export
+from ordnance_db.export import PAPERS
+from ordnance_db.search import Query
+from views.common import entry_names, filter_sidebar, get_engine, get_searcher, md
+
+MODES = ("filters", "ids")
+
+
+def producer(kind: str, ids: list[str], query: Query | None, paper: str) -> Callable[[], bytes]:
+    """The bytes of one export format, computed when the download starts (in another thread)."""
+    engine = get_engine()
+
+    def make() -> bytes:
+        entries = export.select_entries(engine, ids, query)
+        if kind == "pdf":
+            selection = export.describe_selection(ids, query)
+            return export.pdf_bytes(engine, entries, paper=paper, selection=selection)
+        if kind == "csv":
+            return export.csv_bytes(entries)
+        return export.json_bytes(entries)
+
+    return make
+
+
+st.title("Export")
+query = filter_sidebar("export")
+mode = st.radio(
+    "What to export",
+    MODES,
+    format_func=lambda m: {"filters": "The current filters (as on Browse)", "ids": "Entries I choose"}[m],
+    key="export_mode",
+    horizontal=True,
+)
+ids: list[str] = []
+selected_query: Query | None = query
+if mode == "ids":
+    names = entry_names()
+    ids = st.multiselect(
+        "Entries", list(names), format_func=lambda i: names.get(i, i), key="export_ids", placeholder="Choose"
+    )
+    selected_query = None
+    count = len(ids)
+    st.caption("The sidebar filters do not apply to entries chosen here.")
+else:
+    count = get_searcher().search(query, limit=0).total
+
+description = export.describe_selection(ids, selected_query)
+with st.container(key="export_selection"):
+    st.markdown(f"**{count}** entr{'y' if count == 1 else 'ies'} · {md(description)}")
+paper = st.selectbox("Paper size (PDF)", PAPERS, key="export_paper", width=220)
+if count == 0:
+    st.info("The selection is empty: choose entries or loosen the filters.")
+st.caption(
+    "One entry gives its one-page reference sheet; several give a field booklet with a cover, contents "
+    "and an index of every name in every script. A booklet of the whole catalog takes some seconds."
+)
+stem = "uxo-reference-sheet" if count == 1 else "uxo-field-booklet"
+formats = (
+    ("pdf", "PDF", f"{stem}.pdf", "application/pdf", ":material/picture_as_pdf:"),
+    ("csv", "CSV table", "uxo-catalog.csv", "text/csv", ":material/table:"),
+    ("json", "JSON", "uxo-catalog.json", "application/json", ":material/data_object:"),
+)
+with st.container(horizontal=True, key="export_buttons"):
+    for kind, label, file_name, mime, icon in formats:
+        st.download_button(
+            f"Download {label}",
+            data=producer(kind, ids, selected_query, paper),
+            file_name=file_name,
+            mime=mime,
+            key=f"download_{kind}",
+            icon=icon,
+            on_click="ignore",
+            disabled=count == 0,
+        )

@@ -1,0 +1,221 @@
+"""Identify: suggestions for a photo, each explained and labelled tentative; the photo stays in memory.
+
+The upload is read with `uploaded.getvalue()` and handed to the library as bytes: it is never
+written to disk, and `imaging.load_image` drops its metadata (GPS position included) on decoding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import streamlit as st
+from PIL import Image, ImageDraw
+
+from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image
+from ordnance_db.matcher import MatchRefused, MatchResult, Suggestion, match_photo
+from ordnance_db.search import Query
+from views.common import (
+    ENTRY_PAGE,
+    get_matcher,
+    get_searcher,
+    get_vocabulary,
+    md,
+    side_thumbnail,
+)
+
+PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif"]
+CROP_KEYS = ("crop_x0", "crop_y0", "crop_x1", "crop_y1")
+REASONS = {"shape": "shape", "colour": "colour", "texture": "texture", "size": "size fit"}
+_CACHE = "_match_cache"
+
+
+def hints() -> tuple[set[str] | None, float | None]:
+    """Optional hints: category and colour become a Query (the Searcher gives the allowed ids)."""
+    vocabulary = get_vocabulary()
+    with st.expander("Hints (optional): what you can tell from where you stand", expanded=False):
+        categories = st.multiselect(
+            "Category",
+            list(vocabulary.get("categories", {})),
+            format_func=lambda t: vocabulary["categories"][t].label,
+            key="hint_category",
+            placeholder="Any",
+        )
+        colours = st.multiselect(
+            "Colours",
+            list(vocabulary.get("colours", {})),
+            format_func=lambda t: vocabulary["colours"][t].label,
+            key="hint_colour",
+            placeholder="Any",
+        )
+        length = st.number_input(
+            "Approximate length (mm, 0 if unknown)",
+            min_value=0,
+            max_value=20000,
+            step=10,
+            key="hint_length",
+        )
+        st.caption(
+            "To estimate a length, compare the item with something of known size next to it or at "
+            "the same distance: a standard A4 sheet is 297 mm long, a 1.5 L bottle about 330 mm, a "
+            "bank card 86 mm. Only compare from where you stand; never go closer or put anything "
+            "next to the item."
+        )
+    allowed = None
+    if categories or colours:
+        query = Query.build(category=categories, colour=colours)
+        allowed = {hit.id for hit in get_searcher().search(query).hits}
+    return allowed, float(length) if length else None
+
+
+def photo() -> bytes | None:
+    """The photo's bytes, from an upload or the camera (asked for only when chosen)."""
+    source = st.segmented_control(
+        "Photo from",
+        ["Upload a photo", "Take a photo now"],
+        default="Upload a photo",
+        key="photo_source",
+    )
+    if source == "Take a photo now":
+        shot = st.camera_input("Take the photo from where you are standing", key="photo_camera")
+        return shot.getvalue() if shot is not None else None
+    uploaded = st.file_uploader(
+        "Photo of the item (JPEG, PNG, WebP, HEIC or GIF)",
+        type=PHOTO_TYPES,
+        key="photo_upload",
+        help="The photo is analysed in memory and never stored. Location and other metadata are dropped.",
+    )
+    return uploaded.getvalue() if uploaded is not None else None
+
+
+def match(data: bytes, digest: str, crop: tuple[int, int, int, int] | None, **options: Any) -> MatchResult:
+    """match_photo, remembered for the session's current photo so reruns stay fast."""
+    allowed = options["allowed"]
+    key = (digest, crop, None if allowed is None else tuple(sorted(allowed)), options["length_mm"])
+    cache: dict[Any, MatchResult] = st.session_state.setdefault(_CACHE, {})
+    if key not in cache:
+        if len(cache) > 8 or any(k[0] != digest for k in cache):
+            cache.clear()
+        cache[key] = match_photo(get_matcher(), data, crop=crop, **options)
+    return cache[key]
+
+
+def crop_box(detected: tuple[int, int, int, int], size: tuple[int, int], digest: str) -> tuple[int, ...]:
+    """Four number inputs, set to the detected box for each new photo."""
+    if st.session_state.get("_crop_for") != digest:
+        for key, value in zip(CROP_KEYS, detected, strict=True):
+            st.session_state[key] = int(value)
+        st.session_state["_crop_for"] = digest
+    width, height = size
+    limits = (width, height, width, height)
+    labels = ("Left", "Top", "Right", "Bottom")
+    for row in (0, 2):
+        columns = st.columns(2)
+        for column, i in zip(columns, (row, row + 1), strict=True):
+            with column:
+                st.number_input(
+                    f"{labels[i]} (px)", min_value=0, max_value=int(limits[i]), step=5, key=CROP_KEYS[i]
+                )
+
+    def reset() -> None:
+        for key, value in zip(CROP_KEYS, detected, strict=True):
+            st.session_state[key] = int(value)
+
+    st.button("Reset to the detected box", key="crop_reset", on_click=reset, icon=":material/crop_free:")
+    return tuple(int(st.session_state[k]) for k in CROP_KEYS)
+
+
+def reason_text(name: str, value: float) -> str:
+    """One reason in words: a similarity for shape, colour, texture and size; yes/no for the hints."""
+    if name == "hints":
+        return "fits your hints" if value >= 0.5 else "does not fit your hints"
+    return f"{REASONS.get(name, name)} {value:.0%}"
+
+
+def suggestion_card(rank: int, suggestion: Suggestion, crop: Image.Image) -> None:
+    with st.container(border=True, key=f"suggestion_{rank}"):
+        mine, theirs, about = st.columns([1, 2, 3], vertical_alignment="center")
+        with mine:
+            st.image(crop, caption="Your photo")
+        with theirs:
+            thumb = side_thumbnail(suggestion.id)
+            if thumb:
+                st.image(thumb, caption="Catalog side view", width="stretch")
+        with about:
+            st.markdown(f"**{rank}. {md(suggestion.name)}**")
+            if suggestion.tentative:
+                st.badge("Tentative", color="orange", icon=":material/help:")
+            else:
+                st.badge("Closest match, still unconfirmed", color="blue", icon=":material/info:")
+            st.markdown(f"Score **{suggestion.score:.0%}**")
+            reasons = [reason_text(name, value) for name, value in suggestion.reasons.items()]
+            st.caption("Why: " + " · ".join(reasons))
+            st.page_link(
+                ENTRY_PAGE,
+                label="Open entry",
+                icon=":material/arrow_forward:",
+                query_params={"id": suggestion.id},
+            )
+
+
+def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> None:
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        image = load_image(data, max_side=ANALYSIS_SIDE)
+        first = match(data, digest, None, allowed=allowed, length_mm=length_mm)
+    except (ImageRefused, MatchRefused) as exc:
+        st.error(str(exc), icon=":material/block:")
+        return
+    picture, controls = st.columns([3, 2], gap="large")
+    with controls:
+        st.subheader("Where is the item?", anchor=False)
+        st.caption(
+            "The box shows what was analysed. If it missed the item, move its edges "
+            "(in pixels of the picture)."
+        )
+        crop = crop_box(first.box, first.size, digest)
+    result = first
+    x0, y0, x1, y1 = crop
+    if crop != tuple(first.box):
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            with controls:
+                st.error("The box is empty: Right must be larger than Left, and Bottom larger than Top.")
+            return
+        try:
+            result = match(data, digest, (x0, y0, x1, y1), allowed=allowed, length_mm=length_mm)
+        except MatchRefused as exc:
+            st.error(str(exc), icon=":material/block:")
+            return
+    framed = image.convert("RGB")
+    ImageDraw.Draw(framed).rectangle(result.box, outline=(255, 0, 160), width=3)
+    with picture:
+        st.image(framed, caption="Your photo with the analysed box", width="stretch")
+
+    st.subheader("Suggestions", anchor=False)
+    with st.container(key="match_message"):
+        if result.confident:
+            st.info(result.message, icon=":material/info:")
+        else:
+            st.warning(result.message, icon=":material/warning:")
+    cropped = image.convert("RGB").crop(result.box)
+    cropped.thumbnail((180, 140))
+    for rank, suggestion in enumerate(result.suggestions, 1):
+        suggestion_card(rank, suggestion, cropped)
+
+
+st.title("Identify from a photo")
+with st.container(key="photo_warning"):
+    st.error(
+        "**Do not go closer to take a photo.** A photo from where you are standing is enough. "
+        "Never touch, move or uncover the item to get a better picture.",
+        icon=":material/front_hand:",
+    )
+data = photo()
+allowed, length_mm = hints()
+if data is not None:
+    results(data, allowed, length_mm)
+else:
+    st.caption(
+        "The photo is analysed in memory and never stored. Suggestions compare its shape, colour and "
+        "texture with drawings of every catalog entry; they are never proof of what an item is."
+    )

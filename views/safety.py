@@ -1,0 +1,43 @@
+"""Safety: the full guidance from guidance.yaml: the panel, warnings per category, reporting contacts."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from views.common import get_guidance, md, source_line, term_label
+
+guidance = get_guidance()
+st.title("Safety")
+if not guidance:
+    st.error(
+        "The safety guidance is missing from this catalog build. Do not touch or move the item; report it."
+    )
+else:
+    st.header(md(guidance["title"]), anchor=False)
+    with st.container(key="safety_full", border=True):
+        st.markdown("\n".join(f"1. {md(line)}" for line in guidance.get("panel", [])))
+
+    contacts = guidance.get("contacts", [])
+    st.subheader("Reporting contacts", anchor=False)
+    st.caption(
+        "Only contacts published by an official source are listed. Elsewhere, call the police or the "
+        "emergency services."
+    )
+    for i, contact in enumerate(contacts):
+        with st.container(border=True, key=f"contact_{i}"):
+            numbers = ", ".join(contact.get("numbers", []))
+            st.markdown(f"**{md(contact['country'])} · {md(contact['label'])}: {md(numbers)}**")
+            if contact.get("note"):
+                st.text(contact["note"])
+            st.caption("Source: " + source_line(contact["source"]))
+
+    st.subheader("Warnings by kind of item", anchor=False)
+    for category, warnings in guidance.get("category_warnings", {}).items():
+        with st.expander(term_label("categories", category)):
+            st.markdown("\n".join(f"- {md(w)}" for w in warnings))
+
+    st.subheader("Standards this guidance follows", anchor=False)
+    st.caption(
+        "Written in our own words, following these public standards of mine action (cited, not copied)."
+    )
+    st.markdown("\n".join(f"- {source_line(key)}" for key in guidance.get("standards", [])))
