@@ -395,3 +395,107 @@ def test_md_leaves_no_markup(text: str) -> None:
     unescaped = re.sub(r"\\.", "", escaped)
     assert not re.search(r"[\\`*_{}\[\]()#+\-.!|<>~$:&]", unescaped)
     assert "://" not in escaped and "www." not in escaped
+
+
+# --- hostile uploads through the app (issue 8) -----------------------------------------------------
+
+
+def _upload_corpus() -> list[tuple[str, str, bytes]]:
+    """(kind, file name, bytes): what a careless or hostile user might upload."""
+    from PIL import Image
+
+    from tests.test_imaging import (
+        encode,
+        frames,
+        gif_js_polyglot,
+        marked,
+        noise_jpeg,
+        png_declaring,
+        zip_with_image,
+    )
+
+    cmyk = encode(marked().convert("CMYK"), "JPEG")
+    bogus_orientation = Image.new("RGB", (120, 90), (90, 110, 70))
+    exif = bogus_orientation.getexif()
+    exif[0x0112] = 9  # not a valid orientation
+    buffer = io.BytesIO()
+    bogus_orientation.save(buffer, "JPEG", exif=exif.tobytes())
+    return [
+        (
+            "svg-with-script-named-jpg",  # a .svg name is refused by the uploader widget itself
+            "photo.jpg",
+            b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>",
+        ),
+        ("png-named-jpg", "photo.jpg", encode(marked(), "PNG")),
+        ("polyglot-jpeg-zip", "photo.jpg", noise_jpeg() + zip_with_image()),
+        ("polyglot-gif-js", "photo.gif", gif_js_polyglot()),
+        ("decompression-bomb", "bomb.png", png_declaring(30000, 30000)),
+        ("over-the-size-limit", "huge.jpg", b"\xff\xd8\xff" + bytes(100 * 2**20)),
+        ("animated-gif", "anim.gif", frames("GIF")),
+        ("cmyk-jpeg", "cmyk.jpg", cmyk),
+        ("bogus-exif-orientation", "odd.jpg", buffer.getvalue()),
+    ]
+
+
+UPLOAD_CORPUS = _upload_corpus()
+
+
+def _tree_state() -> dict[str, float]:
+    """Every project file outside var/ and tool caches, with its modification time."""
+    skip = {
+        "var",
+        ".venv",
+        ".git",
+        ".pytest_cache",
+        ".ruff_cache",
+        ".hypothesis",
+        "__pycache__",
+        "screenshots",
+    }
+    state = {}
+    for path in ROOT.rglob("*"):
+        if path.is_file() and not skip & set(path.relative_to(ROOT).parts):
+            state[str(path)] = path.stat().st_mtime
+    return state
+
+
+@pytest.mark.parametrize(("kind", "name", "data"), UPLOAD_CORPUS, ids=[k for k, _, _ in UPLOAD_CORPUS])
+def test_odd_and_hostile_uploads_never_break_the_app(
+    app: AppTest, catalog: Catalog, matcher: PhotoMatcher, kind: str, name: str, data: bytes
+) -> None:
+    """Each upload gives suggestions or one sentence; the app keeps serving; nothing is written."""
+    before = _tree_state()
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value((name, data, "image/jpeg")).run()
+    no_exception(app)
+    errors = [e.value for e in app.error if "Do not go closer" not in e.value]
+    if errors:
+        assert len(errors) == 1 and errors[0].endswith(".") and "\n" not in errors[0], errors
+        assert "Traceback" not in errors[0]
+    else:
+        assert suggestion_names(app), f"{kind}: neither suggestions nor a refusal"
+    # the same session goes on working with a real photo
+    app.file_uploader(key="photo_upload").set_value(
+        ("ok.jpg", photo_bytes(catalog, "f-1-grenade"), "image/jpeg")
+    )
+    app.run()
+    no_exception(app)
+    assert suggestion_names(app)
+    assert _tree_state() == before, "an upload wrote a file outside var/"
+
+
+def test_uploaded_photo_is_not_stored(app: AppTest, catalog: Catalog, matcher: PhotoMatcher) -> None:
+    """Privacy: the photo is processed in memory; no file anywhere under the project holds it."""
+    data = photo_bytes(catalog, "shoab-0-5", seed=21)
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value(("mine.jpg", data, "image/jpeg")).run()
+    no_exception(app)
+    marker = data[len(data) // 2 : len(data) // 2 + 48]
+    for path in ROOT.rglob("*"):
+        if (
+            path.is_file()
+            and ".git" not in path.parts
+            and ".venv" not in path.parts
+            and path.stat().st_size < 50e6
+        ):
+            assert marker not in path.read_bytes(), f"the upload was written to {path}"

@@ -195,3 +195,8 @@ def test_yaml_dates_stay_text(tmp_path: Path) -> None:
     (catalog / "sources.yaml").write_text(text)
     assert yaml.safe_load(text)  # unquoted date in the file
     assert load_catalog(catalog).sources["test-source-a"].date == "2020-01-01"
+
+
+def test_enormous_string_is_refused_with_its_line(tmp_path: Path) -> None:
+    problems = problems_for(tmp_path, [make_entry("a-one", role="x" * 200_000)])
+    assert any("a-one.yaml" in p and "role" in p and "at most 4000 characters" in p for p in problems)
