@@ -29,6 +29,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ordnance_db.catalog import Catalog, catalog_digest, load_catalog
@@ -152,11 +153,13 @@ def _make_engine(url: str) -> Engine:
 
 
 def read_meta(engine: Engine, key: str) -> Any:
-    """A build fact, or None when the database has not been built."""
-    Base.metadata.create_all(engine)
-    with Session(engine) as session:
-        row = session.get(MetaRow, key)
-        return row.value if row else None
+    """A build fact, or None when the database has not been built (a plain read, no side effects)."""
+    try:
+        with Session(engine) as session:
+            row = session.get(MetaRow, key)
+            return row.value if row else None
+    except DBAPIError:  # no tables yet
+        return None
 
 
 def is_current(engine: Engine, catalog_digest: str) -> bool:
