@@ -1,0 +1,1043 @@
+"""Load test: many people using the app at once, each in a real browser, against one server.
+
+Run: `.venv/bin/python benchmarks/bench_load.py [--users 20] [--seconds 60]`. Prints a table and
+JSON figures; exits 1 if a target is missed. Everything stays on this machine: the server listens
+on 127.0.0.1 only, Chromium resolves no host name, and any request to another address counts as
+an error.
+
+Streamlit talks over a websocket, so a plain HTTP load generator cannot drive it: every simulated
+user is a Chromium browser context (one Chromium, `--browsers` to spread them over more), driven by
+Playwright's async API. Before the clock starts the database and match index are made current
+(`python -m ordnance_db build`), the server is started as tests/test_browser.py does, warmed up
+(first page, photo matcher loaded), and one user alone measures the single-user figures.
+
+Each user then repeats, until `--seconds` have passed, one of three visits chosen at random, with
+a pause of `--think` seconds between actions (people read what they get):
+
+- browse: open Browse (`browse_open`: until the result count shows), choose a category in the
+  sidebar (`filter`: until the new count shows), open the first card (`entry_open`: until the
+  entry's heading shows);
+- search: open Browse, type a name in the search box (`search`: from Enter until the expected count
+  and first result show);
+- identify: open Identify (`identify_open`), upload a photo (`match`: from choosing the file until
+  the last suggestion shows, each checked against the library's own answer for that photo).
+
+Photos are held-out synthetic scenes (`ordnance_db.scenes`, recipe "heldout") saved as JPEGs in a
+temporary folder. An action is served when its page shows what it should; it is an error when it
+raises, times out (`--timeout`), shows a wrong answer, or the page shows a Streamlit exception, an
+error alert (other than the page's fixed "Do not go closer" warning), a connection-status badge or
+a dialog. Uncaught page script errors, requests to other hosts and tracebacks in the server log
+count as errors too.
+
+Targets (issue 8): no errors; under load, p95 of `match` <= 5 x the single-user median measured in
+the same run; after the run the server still answers /_stcore/health and a new visitor gets the
+Browse page. Also reported: the server's peak RSS (VmHWM) and CPU time, and how busy the machine
+was (the browsers share its cores with the server, so latencies include client-side rendering).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import io
+import json
+import math
+import os
+import random
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from playwright.async_api import Browser, BrowserContext, Locator, Page, async_playwright  # noqa: E402
+from playwright.async_api import Error as PlaywrightError  # noqa: E402
+from playwright.async_api import TimeoutError as PlaywrightTimeout  # noqa: E402
+
+from ordnance_db import db, scenes  # noqa: E402
+from ordnance_db.catalog import load_catalog  # noqa: E402
+from ordnance_db.matcher import load_matcher, match_photo  # noqa: E402
+from ordnance_db.search import Query, Searcher  # noqa: E402
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR  # noqa: E402
+
+HOST = "127.0.0.1"  # loopback only, never any other address
+MATCH_RATIO_TARGET = 5.0
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+    # every page is "in the foreground": no throttled timers in 20 simultaneous tabs
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+    # no host name resolves: nothing can leave the machine even by mistake
+    f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {HOST}",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+KINDS = ("browse_open", "filter", "entry_open", "search", "identify_open", "match")
+VISITS = ("browse", "search", "identify")
+VISIT_WEIGHTS = (3, 3, 4)  # identifying a photo is what the app is most for
+SEARCHES = ("ОФАБ", "PFM-1", "Grad", "ШОАБ", "M42", "F-1", "Mk 82", "ofab250", "butterfly", "بركان", "Ураган")
+CATEGORIES = ("submunition", "rocket", "hand-grenade", "aircraft-bomb", "anti-personnel-mine", "mortar-bomb")
+PHOTO_ENTRIES = 8  # entries photographed, spread over the catalog
+PHOTOS_PER_ENTRY = 2
+PHOTO_SEED = 8
+MAX_VISITS_PER_USER = 10_000  # a bound on every loop, far above what the time allows
+# Fixed warnings the pages show as error alerts on purpose: Identify's "Do not go closer", an entry's hazards.
+FIXED_WARNINGS = ".st-key-photo_warning, .st-key-hazards"
+PAGE_SIZE = 48  # cards on one Browse page (views/browse.py)
+POLL_MS = 50  # how often a page checks what it shows while a user waits
+# Browse shows `label` ("17 results") once, exactly `cards` cards, the first one `first` if given,
+# and nothing left over from the previous run (stale elements go when the run finishes).
+SHOWS_JS = """([label, cards, first]) => {
+  const counts = document.querySelectorAll('.st-key-result_count');
+  if (counts.length !== 1) return false;
+  const count = counts[0].querySelector('p');
+  if (!count || count.innerText.trim() !== label) return false;
+  const shown = document.querySelectorAll("[class*='st-key-card_']");
+  if (shown.length !== cards) return false;
+  if (first && !(cards && shown[0].classList.contains('st-key-card_' + first))) return false;
+  return document.querySelectorAll('[data-stale=true]').length === 0;
+}"""
+# Identify shows `message` once and exactly the suggestions `names`, in order, and nothing left
+# over from the previous run.
+SUGGESTS_JS = """([message, names]) => {
+  const messages = document.querySelectorAll('.st-key-match_message');
+  if (messages.length !== 1 || !messages[0].innerText.includes(message)) return false;
+  if (document.querySelectorAll("[class*='st-key-suggestion_']").length !== names.length) return false;
+  for (let i = 0; i < names.length; i++) {
+    const card = document.querySelector('.st-key-suggestion_' + (i + 1));
+    if (!card || !card.innerText.includes((i + 1) + '. ' + names[i])) return false;
+  }
+  if (document.querySelectorAll('[data-stale=true]').length) return false;
+  return {now: performance.now(), lastMessage: window.__lastMessage || 0};
+}"""
+# In every page: when the last websocket message from the server arrived (performance.now()), to
+# split a match's latency into the server's part (until its last message) and the browser's.
+WS_CLOCK_JS = """(() => {
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('message', () => { window.__lastMessage = performance.now(); });
+    }
+  };
+})();"""
+PAGE_CHECK_JS = """(fixedWarnings) => {
+  const all = s => Array.from(document.querySelectorAll(s));
+  const text = e => e.innerText.trim().slice(0, 200);
+  return {
+    exception: all('[data-testid=stException]').map(text),
+    error: all('[data-testid=stAlertContentError]')
+      .filter(e => !e.closest(fixedWarnings)).map(text),
+    connection: all('[data-testid=stConnectionStatus]').map(text),
+    dialog: all('[data-testid=stDialog]').map(text),
+  };
+}"""
+
+
+# --- what the pages should show, from the library ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class Photo:
+    path: Path
+    entry_id: str
+    message: str
+    names: tuple[str, ...]
+    """The suggestions' names, in rank order, as the library gives them for this photo."""
+
+
+@dataclass(frozen=True)
+class Expected:
+    total: int
+    names: dict[str, str]
+    categories: tuple[tuple[str, int], ...]
+    """(label typed in the category filter, result count)."""
+    searches: tuple[tuple[str, int, str], ...]
+    """(text typed in the search box, result count, first result's id)."""
+    photos: tuple[Photo, ...]
+
+
+def count_text(total: int) -> str:
+    return f"{total} result{'s' if total != 1 else ''}"
+
+
+def expectations(folder: Path) -> Expected:
+    """Counts, first results and match answers, from the same library and var/ the server uses."""
+    engine = db.get_engine()
+    db.ensure_built(engine)
+    searcher = Searcher(engine)
+    total = searcher.count()
+    names = {hit.id: hit.name for hit in searcher.search(Query()).hits}
+    labels = {t.id: t.label for t in db.load_vocabulary(engine)["categories"]}
+    categories = []
+    for category in CATEGORIES:
+        label = labels[category]
+        # typed into the multiselect, the label must pick this category and no other
+        if any(label.lower() in other.lower() for c, other in labels.items() if c != category):
+            continue
+        count = searcher.search(Query.build(category=[category]), limit=0).total
+        if 0 < count < total:
+            categories.append((label, count))
+    searches = []
+    for text in SEARCHES:
+        result = searcher.search(Query.build(text), limit=1)
+        if 0 < result.total < total:
+            searches.append((text, result.total, result.hits[0].id))
+
+    catalog = load_catalog(CATALOG_DIR, IMAGES_DIR)
+    matcher = load_matcher(catalog)[0]
+    ids = sorted(catalog.entries)
+    step = max(1, len(ids) // PHOTO_ENTRIES)
+    photos = []
+    for entry_id in ids[::step][:PHOTO_ENTRIES]:
+        entry = catalog.entries[entry_id]
+        for i, scene in enumerate(
+            scenes.scenes(entry, catalog.colours(), PHOTOS_PER_ENTRY, PHOTO_SEED, "heldout")
+        ):
+            buffer = io.BytesIO()
+            scene.image.convert("RGB").save(buffer, "JPEG", quality=90)
+            path = folder / f"{entry_id}-{i}.jpg"
+            path.write_bytes(buffer.getvalue())
+            result = match_photo(matcher, buffer.getvalue())
+            photos.append(Photo(path, entry_id, result.message, tuple(s.name for s in result.suggestions)))
+    if not (categories and searches and photos):
+        raise RuntimeError("no category, search or photo to drive the app with")
+    return Expected(total, names, tuple(categories), tuple(searches), tuple(photos))
+
+
+# --- the server ---------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind((HOST, 0))
+        return int(s.getsockname()[1])
+
+
+def healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+class Server:
+    """`streamlit run app.py` on 127.0.0.1 and a free port, with the project's var/; log in a file."""
+
+    def __init__(self, log: Path, timing: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        self.log = log
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDNANCE_")}
+        streamlit = (
+            [sys.executable, __file__, SERVE_WITH_TIMING] if timing else [sys.executable, "-m", "streamlit"]
+        )
+        with log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [
+                    *streamlit,
+                    "run",
+                    "app.py",
+                    "--server.port",
+                    str(self.port),
+                    "--server.headless",
+                    "true",
+                    "--server.address",
+                    HOST,
+                    "--browser.gatherUsageStats",
+                    "false",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+
+    def wait_healthy(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"streamlit exited with {self.process.returncode}: {self.log_text()[-500:]}"
+                )
+            if healthy(self.url):
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"streamlit did not answer {self.url}/_stcore/health within {timeout_s} s")
+
+    def pin(self) -> None:
+        """The server (every thread, and those it starts later) on the first core, this script and
+        the browsers it starts on the others: the server then has a core of its own."""
+        cores = sorted(os.sched_getaffinity(0))
+        if len(cores) < 2:
+            raise RuntimeError("--pin-server needs at least 2 cores")
+        for thread in os.listdir(f"/proc/{self.process.pid}/task"):
+            os.sched_setaffinity(int(thread), {cores[0]})
+        os.sched_setaffinity(0, set(cores[1:]))
+
+    def timings(self, since: float, until: float) -> dict[str, dict[str, list[float]]]:
+        """With --server-timing: wall and CPU seconds of script runs and match_photo calls that ended
+        between two time.time() readings."""
+        found: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+        for line in self.log_text().splitlines():
+            parts = line.split()
+            if len(parts) == 5 and parts[0] == "TIMING" and since <= float(parts[2]) <= until:
+                found[parts[1]]["wall"].append(float(parts[3]))
+                found[parts[1]]["cpu"].append(float(parts[4]))
+        return found
+
+    def status_kb(self, field_name: str) -> int:
+        """A memory figure of the server process from /proc/<pid>/status (kB), e.g. VmHWM."""
+        text = Path(f"/proc/{self.process.pid}/status").read_text()
+        found = re.search(rf"^{field_name}:\s+(\d+) kB", text, re.M)
+        return int(found.group(1)) if found else 0
+
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the server process (all its threads)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def machine_cpu() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores, from /proc/stat."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return float(sum(values) - idle), float(sum(values))
+
+
+def cpu_by_process(server_pid: int) -> Counter[str]:
+    """CPU seconds so far of the server, the browsers, Playwright's driver and this script."""
+    groups: Counter[str] = Counter()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat.rsplit(")", 1)[1].split()
+        pid = int(entry.name)
+        if pid == server_pid:
+            group = "server"
+        elif pid == os.getpid():
+            group = "this script"
+        elif "chrom" in comm:
+            group = "chromium"
+        elif comm.startswith("node"):
+            group = "playwright driver"
+        else:
+            continue
+        groups[group] += (int(fields[11]) + int(fields[12])) / ticks
+    return groups
+
+
+async def sample_cpu(server: Server, samples: list[tuple[float, float]], seconds: float) -> None:
+    """Every second until cancelled (or `seconds` + 10 s): the server's cores used and the machine's
+    busy share in that second."""
+    last_server, last_machine = server.cpu_s(), machine_cpu()
+    for _ in range(int(seconds) + 10):
+        await asyncio.sleep(1)
+        now_server, now_machine = server.cpu_s(), machine_cpu()
+        busy = (now_machine[0] - last_machine[0]) / max(1.0, now_machine[1] - last_machine[1])
+        # jiffies of both readings are in the same unit; the wall second is measured by the sleep
+        samples.append((now_server - last_server, busy))
+        last_server, last_machine = now_server, now_machine
+
+
+def tracebacks(log: str) -> list[str]:
+    """The last line of every traceback in the server log."""
+    found = []
+    lines = log.splitlines()
+    for i, line in enumerate(lines):
+        if line.startswith("Traceback"):
+            tail = next((x for x in lines[i + 1 :] if x and not x.startswith((" ", "\t"))), line)
+            found.append(tail.strip()[:200])
+    return found
+
+
+# --- recording ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Recorder:
+    """Latencies of served actions and every error, by action kind."""
+
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    parts: dict[str, dict[str, list[float]]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(list))
+    )
+    """Parts of a latency some actions report, e.g. match: server, browser."""
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def error(self, kind: str, user: int, what: str, detail: str) -> None:
+        self.errors.append({"kind": kind, "user": user, "type": what, "detail": detail[:300]})
+
+    async def run(
+        self, kind: str, user: int, page: Page, action: Callable[[], Awaitable[Any]], timeout_s: float
+    ) -> bool:
+        """Run one action; record its latency (seconds) if the page then shows no error."""
+        step = getattr(action, "__name__", kind)
+        try:
+            latency = await asyncio.wait_for(action(), timeout_s)
+            latency, parts = latency if isinstance(latency, tuple) else (latency, {})
+        except (PlaywrightTimeout, TimeoutError) as exc:
+            self.error(kind, user, "timeout", f"{step}: {explain(exc) or f'not done in {timeout_s:g} s'}")
+            return False
+        except (PlaywrightError, AssertionError, ValueError) as exc:
+            self.error(kind, user, "exception", f"{step}: {type(exc).__name__}: {explain(exc)}")
+            return False
+        try:
+            shown = await page.evaluate(PAGE_CHECK_JS, FIXED_WARNINGS)
+        except PlaywrightError as exc:
+            self.error(kind, user, "exception", f"{step}: page check: {explain(exc)}")
+            return False
+        problems = {k: v for k, v in shown.items() if v}
+        if problems:
+            self.error(kind, user, "streamlit-error", f"{step}: {json.dumps(problems, ensure_ascii=False)}")
+            return False
+        self.latencies[kind].append(latency)
+        for name, value in parts.items():
+            self.parts[kind][name].append(value)
+        return True
+
+    def served(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+
+def explain(exc: BaseException) -> str:
+    """An exception's first line, and what Playwright was waiting for when it has a call log."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    waiting = [line for line in lines[1:] if line.startswith(("- waiting for", "waiting for"))]
+    return " | ".join(lines[:1] + waiting[:1])
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    if not values:
+        return {"n": 0}
+    ms = [v * 1000 for v in values]
+    return {
+        "n": len(ms),
+        "p50_ms": round(statistics.median(ms)),
+        "p95_ms": round(percentile(ms, 0.95)),
+        "max_ms": round(max(ms)),
+    }
+
+
+# --- one user's actions -------------------------------------------------------------------------
+
+Step = tuple[str, Callable[[], Awaitable[Any]]]
+
+
+class User:
+    """One person in one browser context; each action returns its latency in seconds.
+
+    The user moves through the app as people do, with the sidebar's page links (one page load per
+    user, on arrival), so the filters they chose stay set from page to page: the user remembers
+    what Browse should show. After an error the page is in an unknown state and the next visit
+    starts with a fresh load of Browse.
+    """
+
+    def __init__(self, number: int, page: Page, url: str, expected: Expected, seed: int) -> None:
+        self.number = number
+        self.page = page
+        self.url = url
+        self.expected = expected
+        self.rng = random.Random(seed * 1000 + number)
+        self.on_page = ""  # "browse", "entry", "identify" or "" (unknown: load the page afresh)
+        self.browse_total = expected.total  # the count Browse shows with this user's filters
+        self.filtered = False
+        self.last_photo: Photo | None = None  # the session remembers its last photo's matches
+
+    # --- the actions
+
+    async def load_browse(self) -> float:
+        """Browse by its address: a new session (arrival, or recovery after an error)."""
+        self.on_page = ""
+        started = time.perf_counter()
+        await self.page.goto(self.url)
+        await self.shows(self.expected.total)
+        self.on_page, self.browse_total, self.filtered = "browse", self.expected.total, False
+        self.last_photo = None
+        return time.perf_counter() - started
+
+    async def open_browse(self) -> float:
+        started = time.perf_counter()
+        await self.nav_link("Browse").click()
+        self.on_page = "browse"
+        await self.shows(self.browse_total)
+        return time.perf_counter() - started
+
+    async def clear_filters(self) -> float:
+        started = time.perf_counter()
+        await self.page.locator(".st-key-clear_filters button").click()
+        await self.shows(self.expected.total)
+        self.browse_total, self.filtered = self.expected.total, False
+        return time.perf_counter() - started
+
+    async def choose_filter(self) -> float:
+        label, total = self.rng.choice(self.expected.categories)
+        await self.page.locator(".st-key-filter_category input").click()
+        await self.page.keyboard.type(label)
+        # the option as the list shows it, "Submunition (17)": chosen once it is there
+        option = self.page.get_by_role("option", name=re.compile(rf"^{re.escape(label)} \(\d+\)$"))
+        await option.wait_for()
+        started = time.perf_counter()
+        await option.click()
+        self.filtered = True
+        await self.shows(total)
+        elapsed = time.perf_counter() - started
+        self.browse_total = total
+        await self.page.keyboard.press("Escape")
+        return elapsed
+
+    async def entry_open(self) -> float:
+        first = self.page.locator("[class*='st-key-card_']").first
+        found = re.search(r"st-key-card_(\S+)", await first.get_attribute("class") or "")
+        if not found:
+            raise AssertionError("no result card to open")
+        entry_id = found.group(1)
+        started = time.perf_counter()
+        await first.get_by_text("Open entry").click()
+        self.on_page = "entry"
+        heading = self.page.get_by_role("heading", name=self.expected.names[entry_id], exact=True)
+        await heading.wait_for()
+        await self.page.locator(".st-key-hazards").wait_for()
+        elapsed = time.perf_counter() - started
+        if f"id={entry_id}" not in self.page.url:
+            raise AssertionError(f"entry page for {entry_id} has the address {self.page.url}")
+        return elapsed
+
+    async def search(self) -> float:
+        text, total, first_id = self.rng.choice(self.expected.searches)
+        box = self.page.locator(".st-key-text input")
+        await box.click()
+        await box.press_sequentially(text, delay=20)
+        started = time.perf_counter()
+        await box.press("Enter")
+        self.filtered = True
+        await self.shows(total, first_id)
+        elapsed = time.perf_counter() - started
+        self.browse_total = total
+        return elapsed
+
+    async def open_identify(self) -> float:
+        started = time.perf_counter()
+        await self.nav_link("Identify from a photo").click()
+        self.on_page = "identify"
+        await self.page.locator(".st-key-photo_warning").get_by_text("Do not go closer").wait_for()
+        await self.page.locator("[data-testid=stFileUploaderDropzoneInput]").wait_for(state="attached")
+        return time.perf_counter() - started
+
+    async def match(self, photo: Photo | None = None) -> tuple[float, dict[str, float]]:
+        """From choosing the file until every suggestion shows, each checked against the library.
+
+        Also returns the split: until the server's last message arrived, and the browser's rest."""
+        if photo is None:
+            photo = self.rng.choice(self.other_photos())
+        clock = await self.page.evaluate("performance.now()")
+        started = time.perf_counter()
+        await self.page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(photo.path))
+        self.last_photo = photo
+        done = await self.page.wait_for_function(
+            SUGGESTS_JS, arg=[photo.message, list(photo.names)], polling=POLL_MS
+        )
+        elapsed = time.perf_counter() - started
+        times = await done.json_value()
+        server = max(0.0, times["lastMessage"] - clock) / 1000
+        return elapsed, {"server": server, "browser": max(0.0, elapsed - server)}
+
+    def other_photos(self) -> list[Photo]:
+        """Photos whose suggestions differ from those on screen (and which the session has not matched
+        last: it remembers that one's result)."""
+        last = self.last_photo
+        if last is None:
+            return list(self.expected.photos)
+        return [p for p in self.expected.photos if (p.message, p.names) != (last.message, last.names)]
+
+    # --- helpers
+
+    def nav_link(self, title: str) -> Locator:
+        return self.page.locator("[data-testid=stSidebarNav] a").filter(has_text=title)
+
+    async def shows(self, total: int, first_id: str = "") -> None:
+        """Wait until Browse shows this count and its cards only (the run's stale elements gone)."""
+        await self.page.wait_for_function(
+            SHOWS_JS, arg=[count_text(total), min(total, PAGE_SIZE), first_id], polling=POLL_MS
+        )
+
+    def visit(self, name: str) -> list[Step]:
+        """The actions of one visit, from where the user is now."""
+        steps: list[Step] = []
+        if not self.on_page:  # a new session: Browse, no filters
+            steps.append(("browse_open", self.load_browse))
+            on_page, filtered = "browse", False
+        else:
+            on_page, filtered = self.on_page, self.filtered or self.browse_total != self.expected.total
+        if name == "identify":
+            if on_page != "identify":
+                steps.append(("identify_open", self.open_identify))
+            return [*steps, ("match", self.match)]
+        if on_page != "browse":
+            steps.append(("browse_open", self.open_browse))
+        if filtered:  # from a filtered or searched list, the user clears the filters first
+            steps.append(("filter", self.clear_filters))
+        if name == "search":
+            return [*steps, ("search", self.search)]
+        return [*steps, ("filter", self.choose_filter), ("entry_open", self.entry_open)]
+
+    def next_visit(self) -> str:
+        return self.rng.choices(VISITS, weights=VISIT_WEIGHTS)[0]
+
+
+async def run_visit(
+    user: User,
+    name: str,
+    recorder: Recorder,
+    timeout_s: float,
+    until: float | None = None,
+    think: tuple[float, float] = (0.0, 0.0),
+) -> int:
+    """One visit's actions, a pause after each; none starts after `until`. Returns actions tried."""
+    tried = 0
+    for kind, action in user.visit(name):
+        if until is not None and time.monotonic() >= until:
+            break
+        tried += 1
+        if not await recorder.run(kind, user.number, user.page, action, timeout_s):
+            user.on_page = ""  # unknown state: the next visit loads Browse afresh
+            break
+        pause = user.rng.uniform(*think)
+        if until is not None:
+            pause = min(pause, max(0.0, until - time.monotonic()))
+        await asyncio.sleep(pause)
+    return tried
+
+
+async def user_loop(
+    user: User, recorder: Recorder, deadline: float, think: tuple[float, float], timeout_s: float
+) -> int:
+    """Visits until the deadline: no action starts after it. Returns the number of actions tried."""
+    await asyncio.sleep(user.rng.uniform(0, think[1]))  # not everyone clicks in the same second
+    tried = 0
+    visit = VISITS[user.number % len(VISITS)]  # the first visits are spread over the three kinds
+    for _ in range(MAX_VISITS_PER_USER):
+        if time.monotonic() >= deadline:
+            break
+        tried += await run_visit(user, visit, recorder, timeout_s, deadline, think)
+        visit = user.next_visit()
+    return tried
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+async def new_user(
+    browser: Browser,
+    number: int,
+    url: str,
+    expected: Expected,
+    seed: int,
+    recorder: Recorder,
+    timeout_s: float,
+) -> tuple[BrowserContext, User]:
+    context = await browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(timeout_s * 1000)
+    page = await context.new_page()
+
+    def on_request(request: Any) -> None:
+        parts = urlsplit(request.url)
+        if parts.scheme in {"http", "https", "ws", "wss"} and parts.hostname != HOST:
+            recorder.error("request", number, "outside-request", request.url)
+
+    context.on("request", on_request)
+    await context.add_init_script(WS_CLOCK_JS)
+    page.on("pageerror", lambda exc: recorder.error("page", number, "page-script-error", str(exc)))
+    return context, User(number, page, url, expected, seed)
+
+
+async def drive(args: argparse.Namespace, server: Server, expected: Expected) -> dict[str, Any]:
+    timeout_s = args.timeout
+    think = (args.think_min, max(args.think_min, args.think_max))
+    single = Recorder()
+    arrivals = Recorder()
+    load = Recorder()
+    after = Recorder()
+    async with async_playwright() as p:
+        browsers = [
+            await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for _ in range(max(1, min(args.browsers, args.users)))
+        ]
+        try:
+            # Warm-up, not measured: the first visitor makes Streamlit import the pages and load the
+            # match index; thumbnails are made on first use.
+            warm = Recorder()
+            context, user = await new_user(browsers[0], -1, server.url, expected, args.seed, warm, 120)
+            for name in ("browse", "search", "identify"):
+                await run_visit(user, name, warm, 120)
+            await context.close()
+            if warm.errors:
+                raise RuntimeError(f"warm-up failed: {warm.errors}")
+
+            # One user alone: the reference for the figures under load.
+            single_since = time.time()
+            context, user = await new_user(browsers[0], 0, server.url, expected, args.seed, single, timeout_s)
+            await single.run("first_visit", 0, user.page, user.load_browse, timeout_s)
+            for i in range(args.single):  # the same visits as under load, a short pause after each action
+                await run_visit(user, "identify", single, timeout_s, think=(1.0, 1.0))
+                if i % 2:
+                    await run_visit(
+                        user, ("browse", "search")[i // 2 % 2], single, timeout_s, think=(1.0, 1.0)
+                    )
+            await context.close()
+            single_until = time.time()
+            rss_before_kb = server.status_kb("VmRSS")
+
+            # Arrivals, before the clock: each user opens the app (a fresh context loads and compiles
+            # Streamlit's front end, which costs more than anything done later), two at a time.
+            users = [
+                await new_user(
+                    browsers[i % len(browsers)], i, server.url, expected, args.seed, load, timeout_s
+                )
+                for i in range(args.users)
+            ]
+            gate = asyncio.Semaphore(2)
+
+            async def arrive(user: User) -> None:
+                async with gate:
+                    if not await arrivals.run(
+                        "first_visit", user.number, user.page, user.load_browse, timeout_s
+                    ):
+                        user.on_page = ""
+
+            await asyncio.gather(*(arrive(u) for _, u in users))
+
+            # The load: every user busy for --seconds; no action starts after that.
+            log_offset = len(server.log_text())
+            cpu_server_0, (busy_0, all_0) = server.cpu_s(), machine_cpu()
+            processes_0 = cpu_by_process(server.process.pid)
+            samples: list[tuple[float, float]] = []
+            sampler = asyncio.create_task(sample_cpu(server, samples, args.seconds))
+            load_since = time.time()
+            started = time.monotonic()
+            deadline = started + args.seconds
+            loops = asyncio.gather(*(user_loop(u, load, deadline, think, timeout_s) for _, u in users))
+            try:
+                tried = await asyncio.wait_for(loops, args.seconds + think[1] + 4 * (timeout_s + 5) + 30)
+            except TimeoutError:
+                load.error("run", -1, "timeout", "the users did not stop in time")
+                tried = []
+            wall = time.monotonic() - started
+            load_until = time.time()
+            sampler.cancel()
+            cpu_server = server.cpu_s() - cpu_server_0
+            busy_1, all_1 = machine_cpu()
+            processes = cpu_by_process(server.process.pid)
+            processes.subtract(processes_0)
+            log_during = server.log_text()[log_offset:]
+            for context, _ in users:
+                await context.close()
+
+            # Does the server keep serving? Its health check, and a new visitor gets Browse.
+            context, user = await new_user(browsers[0], -2, server.url, expected, args.seed, after, timeout_s)
+            browse_after = await after.run("browse_open", -2, user.page, user.load_browse, timeout_s)
+            await context.close()
+            health_after = healthy(server.url)
+        finally:
+            for browser in browsers:
+                await browser.close()
+
+    for problem in tracebacks(log_during):
+        load.error("server", -1, "server-traceback", problem)
+    return {
+        "windows": {"single_user": (single_since, single_until), "load": (load_since, load_until)},
+        "cpu_s_by_process": {k: round(v, 1) for k, v in processes.items()},
+        "server_cores_max_1s": round(max((c for c, _ in samples), default=0.0), 2),
+        "machine_saturated_s": sum(1 for _, busy in samples if busy >= 0.95),
+        "server_log": log_during,
+        "single": single,
+        "arrivals": arrivals,
+        "load": load,
+        "tried": sum(tried),
+        "wall_s": wall,
+        "rss_before_kb": rss_before_kb,
+        "server_cpu_s": cpu_server,
+        "machine_busy": (busy_1 - busy_0) / max(1.0, all_1 - all_0),
+        "cores": os.cpu_count() or 1,
+        "health_after": health_after,
+        "browse_after": browse_after,
+        "browse_after_s": after.latencies["browse_open"][0] if browse_after else None,
+        "after_errors": after.errors,
+    }
+
+
+def report(
+    args: argparse.Namespace, figures: dict[str, Any], peak_rss_kb: int
+) -> tuple[dict[str, Any], list[str]]:
+    single: Recorder = figures["single"]
+    arrivals: Recorder = figures["arrivals"]
+    load: Recorder = figures["load"]
+    single_match = statistics.median(single.latencies["match"]) if single.latencies["match"] else None
+    load_match = load.latencies["match"]
+    p95_match = percentile(load_match, 0.95) if load_match else None
+    ratio = p95_match / single_match if single_match and p95_match else None
+    by_type = Counter(e["type"] for e in load.errors)
+    by_kind = Counter(e["kind"] for e in load.errors)
+    keeps_serving = bool(figures["health_after"] and figures["browse_after"])
+    wall = figures["wall_s"]
+    result = {
+        "users": args.users,
+        "seconds": args.seconds,
+        "browsers": max(1, min(args.browsers, args.users)),
+        "think_s": [args.think_min, max(args.think_min, args.think_max)],
+        "timeout_s": args.timeout,
+        "single_user": {kind: summary(single.latencies[kind]) for kind in ("first_visit", *KINDS)},
+        "single_user_match_ms_median": round(single_match * 1000) if single_match else None,
+        "single_user_errors": single.errors,
+        "arrivals": summary(arrivals.latencies["first_visit"]),
+        "arrival_errors": arrivals.errors,
+        "load": {kind: summary(load.latencies[kind]) for kind in KINDS},
+        "requests_served": load.served(),
+        "actions_tried": figures["tried"],
+        "served_per_s": round(load.served() / wall, 2),
+        "load_wall_s": round(wall, 1),
+        "errors": len(load.errors),
+        "errors_by_type": dict(by_type),
+        "errors_by_kind": dict(by_kind),
+        "error_samples": load.errors[:10],
+        "match_p95_over_single_median": round(ratio, 2) if ratio else None,
+        "server_timing": figures["server_timing"] if args.server_timing else None,
+        "match_split": {
+            "single_user": {part: summary(v) for part, v in single.parts["match"].items()},
+            "load": {part: summary(v) for part, v in load.parts["match"].items()},
+        },
+        "server_peak_rss_mb": round(peak_rss_kb / 1024, 1),
+        "server_rss_before_load_mb": round(figures["rss_before_kb"] / 1024, 1),
+        "server_cpu_s": round(figures["server_cpu_s"], 1),
+        "server_cores_used": round(figures["server_cpu_s"] / wall, 2),
+        "machine_cpu_busy": round(figures["machine_busy"], 2),
+        "machine_saturated_s": figures["machine_saturated_s"],
+        "server_cores_max_1s": figures["server_cores_max_1s"],
+        "cpu_s_by_process": figures["cpu_s_by_process"],
+        "server_tracebacks": dict(Counter(tracebacks(figures["server_log"]))),
+        "cores": figures["cores"],
+        "server_keeps_serving": keeps_serving,
+        "browse_after_load_ms": round(figures["browse_after_s"] * 1000)
+        if figures["browse_after_s"]
+        else None,
+        "targets": {
+            "errors": 0,
+            "match_p95_over_single_median": MATCH_RATIO_TARGET,
+            "server_keeps_serving": True,
+        },
+    }
+    missed = []
+    if single_match is None or single.errors:
+        missed.append(f"single-user run: {len(single.errors)} errors {single.errors[:2]}")
+    if arrivals.errors:
+        missed.append(f"{len(arrivals.errors)} users could not open the app: {arrivals.errors[:2]}")
+    if load.errors:
+        missed.append(f"{len(load.errors)} errors under load: {dict(by_type)}")
+    if ratio is None:
+        missed.append("no match was served under load")
+    elif ratio > MATCH_RATIO_TARGET:
+        missed.append(
+            f"match p95 under load {p95_match * 1000:.0f} ms is {ratio:.1f} x the single-user median "
+            f"{single_match * 1000:.0f} ms (target <= {MATCH_RATIO_TARGET:g} x)"
+        )
+    if not keeps_serving:
+        missed.append(f"server stopped serving: health {figures['health_after']}, {figures['after_errors']}")
+    return result, missed
+
+
+def table(r: dict[str, Any]) -> str:
+    think = f"{r['think_s'][0]:g}-{r['think_s'][1]:g} s"
+    lines = [
+        f"{r['users']} users for {r['seconds']:g} s, pause {think} after each action, "
+        f"{r['browsers']} Chromium",
+        f"{'action':<14}{'alone p50':>10}{'served':>8}{'p50 ms':>8}{'p95 ms':>8}{'max ms':>8}{'errors':>8}",
+    ]
+    rows = [("first_visit", r["single_user"]["first_visit"], r["arrivals"], len(r["arrival_errors"]))]
+    rows += [
+        (kind, r["single_user"][kind], r["load"][kind], r["errors_by_kind"].get(kind, 0)) for kind in KINDS
+    ]
+    for kind, one, many, errors in rows:
+        lines.append(
+            f"{kind:<14}{one.get('p50_ms', '-')!s:>10}{many['n']:>8}{many.get('p50_ms', '-')!s:>8}"
+            f"{many.get('p95_ms', '-')!s:>8}{many.get('max_ms', '-')!s:>8}{errors:>8}"
+        )
+    other = sum(n for kind, n in r["errors_by_kind"].items() if kind not in KINDS)
+    lines += [
+        "(first_visit: users opening the app, before the clock; not counted in served)",
+        f"served {r['requests_served']} actions in {r['load_wall_s']} s ({r['served_per_s']}/s); "
+        f"errors {r['errors']} {r['errors_by_type'] or ''}{f' ({other} outside actions)' if other else ''}",
+        f"match p95 under load / alone p50: {r['match_p95_over_single_median']} "
+        f"(target <= {MATCH_RATIO_TARGET:g})",
+        "match split (p50/p95 ms), until the server's last message | the browser's rest: "
+        + "; ".join(
+            f"{when} {split.get('server', {}).get('p50_ms')}/{split.get('server', {}).get('p95_ms')} | "
+            f"{split.get('browser', {}).get('p50_ms')}/{split.get('browser', {}).get('p95_ms')}"
+            for when, split in r["match_split"].items()
+        ),
+        f"server peak RSS {r['server_peak_rss_mb']} MB "
+        f"(before the load {r['server_rss_before_load_mb']} MB); "
+        f"server used {r['server_cores_used']} cores, the machine was {r['machine_cpu_busy']:.0%} busy "
+        f"({r['cores']} cores)",
+        "CPU seconds during the load: "
+        + ", ".join(f"{name} {cpu}" for name, cpu in sorted(r["cpu_s_by_process"].items()))
+        + f"; machine saturated (>= 95 % busy) {r['machine_saturated_s']} s; "
+        f"server's busiest second {r['server_cores_max_1s']} cores",
+        *(
+            f"inside the server, {window}: {kind} wall p50/p95/max {t['wall'].get('p50_ms')}/"
+            f"{t['wall'].get('p95_ms')}/{t['wall'].get('max_ms')} ms, CPU p50 {t['cpu'].get('p50_ms')} ms "
+            f"(n={t['wall']['n']})"
+            for window, kinds in (r["server_timing"] or {}).items()
+            for kind, t in kinds.items()
+        ),
+        f"server keeps serving: {r['server_keeps_serving']} (new visitor after the load: "
+        f"{r['browse_after_load_ms']} ms)",
+    ]
+    return "\n".join(lines)
+
+
+SERVE_WITH_TIMING = "--serve-with-timing"  # how this file starts the server for --server-timing
+
+
+def serve_with_timing(streamlit_args: list[str]) -> None:
+    """`streamlit run` that writes the wall and CPU time of every script run and every match_photo
+    call to its log ("TIMING kind end wall cpu"). Only with --server-timing: it wraps a private
+    Streamlit method (ScriptRunner._run_script) and the library's match_photo."""
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.web import cli
+
+    from ordnance_db import matcher
+
+    def timed(kind: str, function: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            wall, cpu = time.perf_counter(), time.thread_time()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                took, used = time.perf_counter() - wall, time.thread_time() - cpu
+                print(f"TIMING {kind} {time.time():.3f} {took:.4f} {used:.4f}", file=sys.stderr, flush=True)
+
+        return wrapper
+
+    runner = script_runner.ScriptRunner
+    runner._run_script = timed("script_run", runner._run_script)  # type: ignore[method-assign]
+    matcher.match_photo = timed("match_photo", matcher.match_photo)  # the pages import it on every run
+    sys.argv = ["streamlit", *streamlit_args]
+    cli.main()
+
+
+def main() -> int:
+    if sys.argv[1:2] == [SERVE_WITH_TIMING]:
+        serve_with_timing(sys.argv[2:])
+        return 0
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=20, help="simultaneous users (browser contexts)")
+    parser.add_argument("--seconds", type=float, default=60, help="how long the load lasts")
+    parser.add_argument("--browsers", type=int, default=1, help="Chromium processes sharing the users")
+    parser.add_argument("--single", type=int, default=5, help="uploads by one user alone, for the reference")
+    parser.add_argument("--think-min", type=float, default=5.0, help="shortest pause after an action (s)")
+    parser.add_argument("--think-max", type=float, default=20.0, help="longest pause after an action (s)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="slower actions are errors (s)")
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=0,
+        help="run the browsers (and this script) at this nice level, the server keeps 0",
+    )
+    parser.add_argument(
+        "--pin-server", action="store_true", help="the server on a core of its own, the browsers on the rest"
+    )
+    parser.add_argument(
+        "--server-timing",
+        action="store_true",
+        help="also time script runs and match_photo inside the server (wraps a private Streamlit method)",
+    )
+    parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument("--server-log", type=Path, help="keep the server's log in this file")
+    args = parser.parse_args()
+    if args.users < 1 or args.seconds <= 0 or args.single < 1 or args.timeout <= 0 or args.think_min < 0:
+        parser.error("--users, --seconds, --single and --timeout must be positive, --think-min not negative")
+
+    # The database and match index must be current before the clock starts (as `make run` does).
+    build = [sys.executable, "-m", "ordnance_db", "build"]
+    subprocess.run(build, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as tmp:
+        folder = Path(tmp)
+        expected = expectations(folder)
+        server = Server(folder / "server.log", timing=args.server_timing)
+        try:
+            server.wait_healthy()
+            if args.pin_server:
+                server.pin()
+            if args.client_nice:
+                os.nice(args.client_nice)  # inherited by Playwright's driver and Chromium
+            figures = asyncio.run(drive(args, server, expected))
+            peak_rss_kb = server.status_kb("VmHWM")
+            figures["server_timing"] = {
+                window: {
+                    kind: {"wall": summary(times["wall"]), "cpu": summary(times["cpu"])}
+                    for kind, times in sorted(server.timings(*span).items())
+                }
+                for window, span in figures["windows"].items()
+            }
+        finally:
+            server.stop()
+            if args.server_log:
+                shutil.copyfile(server.log, args.server_log)
+    result, missed = report(args, figures, peak_rss_kb)
+    print(table(result))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    for line in missed:
+        print(f"MISSED: {line}", file=sys.stderr)
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
