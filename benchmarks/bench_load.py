@@ -775,6 +775,10 @@ async def drive(args: argparse.Namespace, server: Server, expected: Expected) ->
             busy_1, all_1 = machine_cpu()
             processes = cpu_by_process(server.process.pid)
             processes.subtract(processes_0)
+            # whatever else ran on the machine meanwhile (another test run disturbs the figures)
+            processes["other processes"] = (busy_1 - busy_0) / os.sysconf("SC_CLK_TCK") - sum(
+                processes.values()
+            )
             log_during = server.log_text()[log_offset:]
             for context, _ in users:
                 await context.close()
@@ -873,6 +877,13 @@ def report(
         },
     }
     missed = []
+    other = figures["cpu_s_by_process"].get("other processes", 0.0)
+    if other > 0.1 * wall * figures["cores"]:
+        print(
+            f"WARNING: other processes used {other:.0f} CPU seconds during the load "
+            f"({other / wall:.1f} cores): the figures are disturbed",
+            file=sys.stderr,
+        )
     if single_match is None or single.errors:
         missed.append(f"single-user run: {len(single.errors)} errors {single.errors[:2]}")
     if arrivals.errors:
