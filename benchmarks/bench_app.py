@@ -22,13 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,49 +35,11 @@ from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from ordnance_db import db  # noqa: E402
 from ordnance_db.search import Query, Searcher  # noqa: E402
+from tests.serving import AppServer, chromium_options  # noqa: E402
 
 BROWSE_TARGET_S = 2.0
 FILTER_TARGET_MS = 300.0
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
-SERVER_COMMAND = (
-    sys.executable,
-    "-m",
-    "streamlit",
-    "run",
-    "app.py",
-    "--server.headless",
-    "true",
-    "--server.address",
-    "localhost",
-)
 CATEGORIES = ("submunition", "rocket", "hand-grenade", "aircraft-bomb")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(url: str, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.02)
-    raise TimeoutError(f"no answer from {url}/_stcore/health")
 
 
 def count_text(total: int) -> str:
@@ -137,29 +95,6 @@ def filter_rerun_ms(repeat: int) -> list[float]:
     return times[2:]  # the first runs warm the caches
 
 
-class Server:
-    """`streamlit run app.py` on a free local port, for one measurement."""
-
-    def __init__(self) -> None:
-        self.url = f"http://localhost:{free_port()}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ORDNANCE_")}
-        self.process = subprocess.Popen(
-            [*SERVER_COMMAND, "--server.port", self.url.rsplit(":", 1)[1]],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def __enter__(self) -> Server:
-        wait_healthy(self.url)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="runs per median")
@@ -179,15 +114,15 @@ def main() -> int:
     with_images: list[float] = []
     roundtrips: list[float] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(**chromium_options())
         try:
             for _ in range(max(args.cold, 1)):
-                with Server() as server:  # the clock starts when /_stcore/health answers
+                with AppServer() as server:  # the clock starts when /_stcore/health answers
                     context = browser.new_context(viewport=viewport)
                     cold.append(load_browse(context.new_page(), server.url, total))
                     context.close()
 
-            with Server() as server:
+            with AppServer() as server:
                 for _ in range(repeat):
                     context = browser.new_context(viewport=viewport)
                     page = context.new_page()

@@ -11,11 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -28,6 +23,7 @@ from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.matcher import PhotoMatcher, load_matcher, match_photo
 from ordnance_db.search import Query, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+from tests.serving import CHROMIUM, AppServer, chromium_options
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -36,16 +32,6 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parent.parent
 SCREENSHOTS = ROOT / "docs" / "screenshots"
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about"}
 TIMEOUT_MS = 60_000
@@ -56,52 +42,6 @@ def unavailable(reason: str) -> None:
     if os.environ.get("CI"):
         pytest.fail(f"CI is set but {reason}")
     pytest.skip(reason)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_healthy(url: str, process: subprocess.Popen[bytes], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise TimeoutError(f"streamlit did not answer {url}/_stcore/health within {timeout_s} s")
-
-
-def start_server(port: int) -> subprocess.Popen[bytes]:
-    """`streamlit run app.py` on localhost with the ORDNANCE_* paths of the project (the real var/)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDNANCE_")}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "streamlit",
-            "run",
-            "app.py",
-            "--server.port",
-            str(port),
-            "--server.headless",
-            "true",
-            "--server.address",
-            "localhost",
-            "--browser.gatherUsageStats",
-            "false",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
 
 
 @pytest.fixture(scope="module")
@@ -123,21 +63,12 @@ def matcher(catalog: Catalog) -> PhotoMatcher:
 
 
 @pytest.fixture(scope="module")
-def server(matcher: PhotoMatcher, searcher: Searcher) -> Iterator[str]:
+def server(
+    matcher: PhotoMatcher, searcher: Searcher, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """The app's URL. The database and the match index are made first, as `make run` does."""
-    port = free_port()
-    process = start_server(port)
-    url = f"http://localhost:{port}"
-    try:
-        wait_healthy(url, process)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    with AppServer(tmp_path_factory.mktemp("server") / "server.log") as app:
+        yield app.url
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +81,7 @@ def browser() -> Iterator[Browser]:
         unavailable(f"no Chromium at {CHROMIUM}")
     with sync_playwright() as p:
         try:
-            chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            chromium = p.chromium.launch(**chromium_options())
         except Error as exc:
             unavailable(f"Chromium cannot start: {exc.message.splitlines()[0]}")
         yield chromium
