@@ -317,7 +317,7 @@ def cmd_match(args: argparse.Namespace) -> int:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     """Top-1 and top-K accuracy on DIR/<entry-id>/*.jpg|png, the most confused pairs, and the
     perceptual-hash baseline's figures from the same run."""
-    from ordnance_db.evaluation import EvaluationError, evaluate
+    from ordnance_db.evaluation import SIZE_ERROR, EvaluationError, evaluate
 
     matcher = _matcher()
     try:
@@ -335,6 +335,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"baseline: top-1 {figures['baseline_top1_accuracy']:.3f}  "
         f"top-{k} {figures[f'baseline_top{k}_accuracy']:.3f}  (perceptual hash, nearest reference view)"
+    )
+    print(
+        f"with an approximate length (±{SIZE_ERROR:.0%}): top-1 {figures['with_length_top1_accuracy']:.3f}  "
+        f"top-{k} {figures[f'with_length_top{k}_accuracy']:.3f}"
     )
     precision = figures["confident_precision"]
     print(

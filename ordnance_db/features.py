@@ -19,7 +19,7 @@ from PIL import Image
 from scipy import ndimage
 from skimage import color, measure, morphology
 from skimage.feature import hog
-from skimage.filters import threshold_otsu
+from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from sklearn.base import BaseEstimator, TransformerMixin
 
 SEGMENT_SIDE = 320
@@ -29,6 +29,8 @@ CANON_SIZE = (96, 40)
 PROFILE_BINS = 40
 COLOUR_BINS = 10
 """Axial bins of the colour profile: painted bands and two-tone bodies sit at fixed places."""
+HYSTERESIS_LOW = 0.6
+"""Share of the Otsu threshold down to which the object may grow from its distinct core."""
 MIN_OBJECT_FRACTION = 0.004
 """Below this share of the photo, nothing distinct was found."""
 
@@ -128,7 +130,9 @@ def _segment(rgb: np.ndarray) -> np.ndarray:
     if np.mean(score > 4.0) < MIN_OBJECT_FRACTION:
         raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
     threshold = max(threshold_otsu(score), 2.5)
-    mask = score > threshold
+    # Hysteresis: clearly distinct pixels seed the object; it grows into connected, less distinct
+    # ones (the shaded underside of a dark object on dark ground).
+    mask = apply_hysteresis_threshold(score, HYSTERESIS_LOW * threshold, threshold)
     mask = ndimage.binary_opening(mask, _DISK1)
     mask = ndimage.binary_closing(mask, _DISK3, border_value=0)
     mask = ndimage.binary_fill_holes(mask)

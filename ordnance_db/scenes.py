@@ -51,7 +51,7 @@ class Scene:
 
     image: Image.Image
     box: tuple[int, int, int, int]
-    """Bounding box of the object in the image (x0, y0, x1, y1)."""
+    """Bounding box of the object's own pixels in the image (x0, y0, x1, y1)."""
 
 
 def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: int) -> np.ndarray:
@@ -197,14 +197,17 @@ def compose(item: Image.Image, rng: np.random.Generator, recipe: Recipe) -> Scen
     scene.paste((20, 18, 16), (x + offset[0], y + offset[1]), shadow)
     scene.paste(rgb, (x, y), alpha)
     box = (x, y, x + picture.width, y + picture.height)
+    ax0, ay0, ax1, ay1 = alpha.point(lambda v: 255 if v > 127 else 0).getbbox() or (0, 0, *alpha.size)
+    tight = (x + ax0, y + ay0, x + ax1, y + ay1)
     base, _, _ = GROUNDS[kind]
     _occluders(ImageDraw.Draw(scene), rng, box, recipe, base)
     scene = ImageEnhance.Brightness(scene).enhance(float(rng.uniform(0.85, 1.15)))  # overall exposure
 
     scene = _degrade(scene, rng, recipe)
     if recipe == "heldout":
-        scene, box = _loose_crop(scene, box, rng)
-    return Scene(scene, box)
+        scene, (left, top) = _loose_crop(scene, box, rng)
+        tight = (tight[0] - left, tight[1] - top, tight[2] - left, tight[3] - top)
+    return Scene(scene, tight)
 
 
 # (probability, low, high) of blur radius, noise sigma and JPEG quality: mild for the reference
@@ -237,8 +240,8 @@ def _degrade(scene: Image.Image, rng: np.random.Generator, recipe: Recipe) -> Im
 
 def _loose_crop(
     scene: Image.Image, box: tuple[int, int, int, int], rng: np.random.Generator
-) -> tuple[Image.Image, tuple[int, int, int, int]]:
-    """Crop the photo (never the object) as a person framing it differently would."""
+) -> tuple[Image.Image, tuple[int, int]]:
+    """Crop the photo (never the object) as a person framing it differently would; return the shift."""
     x0, y0, x1, y1 = box
     margin = 12
     left = int(rng.integers(0, max(1, x0 - margin + 1))) if x0 > margin else 0
@@ -250,8 +253,8 @@ def _loose_crop(
         int(rng.integers(0, max(1, scene.height - y1 - margin + 1))) if scene.height - y1 > margin else 0
     )
     if right - left < 64 or bottom - top < 64:
-        return scene, box
-    return scene.crop((left, top, right, bottom)), (x0 - left, y0 - top, x1 - left, y1 - top)
+        return scene, (0, 0)
+    return scene.crop((left, top, right, bottom)), (left, top)
 
 
 def scenes(entry: Entry, colours: dict[str, str], count: int, seed: int, recipe: Recipe) -> Iterator[Scene]:
