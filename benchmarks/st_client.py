@@ -108,7 +108,8 @@ class Node:
 
     @property
     def text(self) -> str:
-        """The element's visible text (body, or label and value), Markdown made plain."""
+        """The element's visible text (title, body, label or message; captions of pictures), Markdown
+        made plain. Blocks have none of their own (see `Page.text`)."""
         proto = self.proto
         if self.element is None:
             return ""
@@ -294,6 +295,7 @@ class StreamlitClient:
         self._reader: asyncio.Task[None] | None = None
         self._nodes: dict[tuple[int, ...], Node] = {}
         self._runs_started = 0
+        self._reruns_requested = 0
         self._run_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._url_waiters: dict[str, asyncio.Future[FileURLs]] = {}
         self._closed: BaseException | None = None
@@ -346,6 +348,11 @@ class StreamlitClient:
         return Page(self._nodes)
 
     @property
+    def reruns_requested(self) -> int:
+        """Script runs this client has asked for so far (`rerun` calls, the first one included)."""
+        return self._reruns_requested
+
+    @property
     def lost(self) -> BaseException | None:
         """Why the connection ended, if it did (the server closed it, or a message made no sense)."""
         return self._closed
@@ -373,6 +380,7 @@ class StreamlitClient:
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._run_waiters.append((self._runs_started, done))
         started = time.perf_counter()
+        self._reruns_requested += 1
         await self._send(message)
         self.query_string = query_string
         await self._wait(done, "script run")
