@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+from scipy.spatial import ConvexHull, QhullError
 from skimage import color, measure, morphology
 from skimage.feature import hog
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from sklearn.base import BaseEstimator, TransformerMixin
 
-SEGMENT_SIDE = 320
+SEGMENT_SIDE = 256
 """Segmentation runs at this size: plenty for a silhouette, and fast."""
 CANON_SIZE = (96, 40)
 """Canonical crop (width, height) for HOG: long axis horizontal."""
@@ -31,6 +32,9 @@ COLOUR_BINS = 10
 """Axial bins of the colour profile: painted bands and two-tone bodies sit at fixed places."""
 HYSTERESIS_LOW = 0.6
 """Share of the Otsu threshold down to which the object may grow from its distinct core."""
+TRIM = 0.2
+STRONG_TRIM = 0.4
+"""Openings (shares of the body's thickness) that cut off sticks and wires lying across."""
 MIN_OBJECT_FRACTION = 0.004
 """Below this share of the photo, nothing distinct was found."""
 
@@ -60,12 +64,21 @@ class FoundObject:
 
 
 def find_object(image: Image.Image, crop: tuple[int, int, int, int] | None = None) -> FoundObject:
-    """Segment the most distinct object and bring it to a canonical pose.
+    """Segment the most distinct object and bring it to a canonical pose (the first hypothesis)."""
+    return find_objects(image, crop, alternatives=False)[0]
+
+
+def find_objects(
+    image: Image.Image, crop: tuple[int, int, int, int] | None = None, alternatives: bool = True
+) -> list[FoundObject]:
+    """Where the object might be: the most likely outline first, then a few alternative ones.
 
     The object differs from the ground around it: pixels far (in colour and local texture) from
     what lines the photo's border are foreground; morphology cleans the mask and the largest
-    component wins. A user's crop box overrides the search area; if nothing stands out inside
-    it, the whole box is taken as the object.
+    component wins. How far is "far" cannot be known for sure from one photo (a shaded underside,
+    a stick lying across, a bleached patch), so besides the usual threshold a few stricter and
+    looser ones are tried; the matcher keeps whichever outline fits an entry best. A user's crop
+    box overrides the search area; if nothing stands out inside it, the whole box is the object.
     """
     offset = (0, 0)
     if crop is not None:
@@ -80,20 +93,23 @@ def find_object(image: Image.Image, crop: tuple[int, int, int, int] | None = Non
     )
     rgb = np.asarray(small, dtype=np.float32) / 255.0
     try:
-        mask = _segment(rgb)
+        masks = _segment(rgb, alternatives)
     except NoObjectFound:
         if crop is None:
             raise
-        mask = np.ones(rgb.shape[:2], dtype=bool)
-    ys, xs = np.nonzero(mask)
-    box = (
-        offset[0] + int(xs.min() / scale),
-        offset[1] + int(ys.min() / scale),
-        offset[0] + int(np.ceil((xs.max() + 1) / scale)),
-        offset[1] + int(np.ceil((ys.max() + 1) / scale)),
-    )
-    rgb_canon, mask_canon = _canonical(rgb, mask)
-    return FoundObject(rgb_canon, mask_canon, box)
+        masks = [np.ones(rgb.shape[:2], dtype=bool)]
+    found = []
+    for mask in masks:
+        ys, xs = np.nonzero(mask)
+        box = (
+            offset[0] + int(xs.min() / scale),
+            offset[1] + int(ys.min() / scale),
+            offset[0] + int(np.ceil((xs.max() + 1) / scale)),
+            offset[1] + int(np.ceil((ys.max() + 1) / scale)),
+        )
+        rgb_canon, mask_canon = _canonical(rgb, mask)
+        found.append(FoundObject(rgb_canon, mask_canon, box))
+    return found
 
 
 def _clip_box(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -105,8 +121,61 @@ def _clip_box(box: tuple[int, int, int, int], size: tuple[int, int]) -> tuple[in
     return x0, y0, x1, y1
 
 
-def _segment(rgb: np.ndarray) -> np.ndarray:
-    """Foreground mask: colour and texture contrast to the border, Otsu, morphology, largest part."""
+def _segment(rgb: np.ndarray, alternatives: bool = True) -> list[np.ndarray]:
+    """Foreground masks: the usual one first, then the distinct alternatives (see find_objects)."""
+    score = _distinctness(rgb)
+    if np.mean(score > 4.0) < MIN_OBJECT_FRACTION:
+        raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
+    threshold = max(threshold_otsu(score), 2.5)
+    # Hysteresis: clearly distinct pixels seed the object; it grows into connected, less distinct
+    # ones (the shaded underside of a dark object on dark ground).
+    grown = apply_hysteresis_threshold(score, HYSTERESIS_LOW * threshold, threshold)
+    if not grown.any():
+        raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
+    # Morphology only around what was found: the work grows with the object, not with the photo.
+    min_pixels = MIN_OBJECT_FRACTION * score.size
+    window = _window(grown, margin=8)
+    first = _clean(grown[window], min_pixels)
+    if first is None:
+        raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
+    masks = [_place(first, window, score.shape)]
+    if alternatives:  # stricter thresholds refine the same object
+        window = _window(masks[0], margin=8)
+        for candidate in (
+            score > threshold,  # no growing: a shadow or a leaf touching the object is left out
+            score > 1.3 * threshold,  # stricter still: dull ground near the edges too
+        ):
+            part = _clean(candidate[window], min_pixels)
+            if part is None:
+                continue
+            mask = _place(part, window, score.shape)
+            if not any(np.array_equal(mask, m) for m in masks):
+                masks.append(mask)
+        # a stick nearly as thick as the body: a wider opening of the usual outline
+        thinner = _trim_thin_attachments(masks[0], STRONG_TRIM)
+        if thinner.sum() >= min_pixels and not any(np.array_equal(thinner, m) for m in masks):
+            masks.append(thinner)
+    return masks
+
+
+def _place(part: np.ndarray, window: tuple[slice, slice], shape: tuple[int, ...]) -> np.ndarray:
+    """A mask of the whole image with `part` at `window`."""
+    mask = np.zeros(shape[:2], dtype=bool)
+    mask[window] = part
+    return mask
+
+
+def _window(mask: np.ndarray, margin: int) -> tuple[slice, slice]:
+    """The mask's bounding box grown by `margin` pixels, clipped to the image."""
+    ys, xs = np.nonzero(mask)
+    return (
+        slice(max(0, ys.min() - margin), min(mask.shape[0], ys.max() + 1 + margin)),
+        slice(max(0, xs.min() - margin), min(mask.shape[1], xs.max() + 1 + margin)),
+    )
+
+
+def _distinctness(rgb: np.ndarray) -> np.ndarray:
+    """How much each pixel differs from the ground: colour and texture contrast to the border."""
     lab = color.rgb2lab(rgb)
     h, w = lab.shape[:2]
     band = max(2, round(0.06 * min(h, w)))
@@ -116,7 +185,7 @@ def _segment(rgb: np.ndarray) -> np.ndarray:
     # Colour: distance to the nearest of a few typical border colours, in units of their spread.
     samples = lab[border][:: max(1, border.sum() // 600)]
     centres = _border_centres(samples)
-    distance = np.min(np.linalg.norm(lab[:, :, None, :] - centres[None, None], axis=-1), axis=-1)
+    distance = _nearest(lab.reshape(-1, 3), centres)[1].reshape(h, w)
     spread = np.median(distance[border]) + 1.0
 
     # Texture: local standard deviation of lightness compared with the border's.
@@ -125,47 +194,58 @@ def _segment(rgb: np.ndarray) -> np.ndarray:
     local_std = np.sqrt(np.maximum(ndimage.uniform_filter(light * light, 5) - mean * mean, 0))
     texture = np.abs(local_std - np.median(local_std[border])) / (np.median(local_std[border]) + 1.0)
 
-    score = distance / spread + 0.35 * texture
-    score = ndimage.gaussian_filter(score, 1.0)
-    if np.mean(score > 4.0) < MIN_OBJECT_FRACTION:
-        raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
-    threshold = max(threshold_otsu(score), 2.5)
-    # Hysteresis: clearly distinct pixels seed the object; it grows into connected, less distinct
-    # ones (the shaded underside of a dark object on dark ground).
-    mask = apply_hysteresis_threshold(score, HYSTERESIS_LOW * threshold, threshold)
+    return ndimage.gaussian_filter(distance / spread + 0.35 * texture, 1.0)
+
+
+def _clean(mask: np.ndarray, min_pixels: float) -> np.ndarray | None:
+    """Morphology, the largest part, thin attachments cut off; None if too little is left."""
     mask = ndimage.binary_opening(mask, _DISK1)
     mask = ndimage.binary_closing(mask, _DISK3, border_value=0)
     mask = ndimage.binary_fill_holes(mask)
+    mask = _largest(mask)
+    if mask is None:
+        return None
+    mask = _trim_thin_attachments(mask)
+    return mask if mask.sum() >= min_pixels else None
+
+
+def _largest(mask: np.ndarray) -> np.ndarray | None:
     labels = measure.label(mask)
     if labels.max() == 0:
-        raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
-    sizes = np.bincount(labels.ravel())
-    sizes[0] = 0
-    mask = labels == int(np.argmax(sizes))
-    mask = _trim_thin_attachments(mask)
-    if mask.mean() < MIN_OBJECT_FRACTION:
-        raise NoObjectFound("Nothing in the photo stands out from its surroundings.")
-    return mask
-
-
-def _trim_thin_attachments(mask: np.ndarray) -> np.ndarray:
-    """Cut off sticks, wires and grass lying across the object: anything much thinner than its body.
-
-    An opening with a disk a fifth of the body's thickness removes them; the largest part is kept.
-    The opening is done with two distance transforms, whose cost does not grow with the radius.
-    """
-    inside = ndimage.distance_transform_edt(mask)
-    radius = 0.2 * float(inside.max())
-    if radius < 2:
-        return mask
-    eroded = inside > radius
-    opened = ndimage.distance_transform_edt(~eroded) <= radius
-    labels = measure.label(opened)
-    if labels.max() == 0:
-        return mask
+        return None
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
     return labels == int(np.argmax(sizes))
+
+
+def _trim_thin_attachments(mask: np.ndarray, share: float = TRIM) -> np.ndarray:
+    """Cut off sticks, wires and grass lying across the object: anything much thinner than its body.
+
+    An opening with a disk `share` of the body's thickness removes them; the largest part is kept.
+    The opening is done with two distance transforms, whose cost does not grow with the radius.
+    """
+    window = _window(mask, margin=2)  # the transforms need only the object's neighbourhood
+    part = mask[window]
+    inside = ndimage.distance_transform_edt(part)
+    radius = share * float(inside.max())
+    if radius < 2:
+        return mask
+    kept = _largest(ndimage.distance_transform_edt(~(inside > radius)) <= radius)
+    if kept is None:
+        return mask
+    return _place(kept, window, mask.shape)
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of and Euclidean distance to each point's nearest centre, by |p|^2 - 2 p.c + |c|^2:
+    one matrix product instead of an (n x k x 3) array of differences."""
+    points = points.astype(np.float32)
+    centres = centres.astype(np.float32)
+    squared = (
+        (points * points).sum(axis=1)[:, None] - 2 * points @ centres.T + (centres * centres).sum(axis=1)
+    )
+    index = squared.argmin(axis=1)
+    return index, np.sqrt(np.maximum(squared[np.arange(len(points)), index], 0))
 
 
 def _border_centres(samples: np.ndarray, k: int = 4, rounds: int = 6) -> np.ndarray:
@@ -226,12 +306,51 @@ def shape_features(obj: FoundObject) -> np.ndarray:
     props = measure.regionprops(mask.astype(np.uint8))[0]
     hu = props.moments_hu
     hu_log = -np.sign(hu) * np.log10(np.abs(hu) + 1e-12)
-    ends = np.array([profile[:4].mean(), profile[-4:].mean(), profile[8:16].mean()])
-    flare = np.array([max(ends[0], ends[1]) / (ends[2] + 0.05), min(ends[0], ends[1]) / (ends[2] + 0.05)])
     scalars = np.array(
-        [np.log(w / max(h, 1)), props.solidity, props.extent, props.eccentricity, *flare], dtype=np.float32
+        [np.log(w / max(h, 1)), _solidity(mask), props.extent, props.eccentricity, *_flare(profile)],
+        dtype=np.float32,
     )
     return np.concatenate([scalars, profile, offset, hu_log[:4]]).astype(np.float32)
+
+
+def _solidity(mask: np.ndarray) -> float:
+    """Area over convex hull area. The hull of each row's outermost pixel corners is the mask's
+    hull: far fewer points than the mask, and no rasterising (skimage's way costs a millisecond)."""
+    rows = np.flatnonzero(mask.any(axis=1))
+    if len(rows) == 0:
+        return 0.0
+    left = mask[rows].argmax(axis=1)
+    right = mask.shape[1] - 1 - mask[rows, ::-1].argmax(axis=1)
+    points = np.concatenate(
+        [
+            np.stack([rows - 0.5, left - 0.5], axis=1),
+            np.stack([rows + 0.5, left - 0.5], axis=1),
+            np.stack([rows - 0.5, right + 0.5], axis=1),
+            np.stack([rows + 0.5, right + 0.5], axis=1),
+        ]
+    )
+    try:
+        hull = ConvexHull(points)
+    except QhullError:  # a single row or column of pixels
+        return 1.0
+    return float(mask.sum() / hull.volume)  # in 2-D, "volume" is the area
+
+
+def mirror_shape(features: np.ndarray) -> np.ndarray:
+    """Shape features of the same silhouette with its ends swapped: only the profiles reverse."""
+    mirrored = features.copy()
+    profile = slice(6, 6 + PROFILE_BINS)
+    offset = slice(profile.stop, profile.stop + PROFILE_BINS // 2)
+    mirrored[profile] = features[profile][::-1]
+    mirrored[offset] = features[offset][::-1]
+    mirrored[4:6] = _flare(mirrored[profile])
+    return mirrored
+
+
+def _flare(profile: np.ndarray) -> np.ndarray:
+    """Fins and flared tails: how wide the ends are compared with the body a little way in."""
+    ends = np.array([profile[:4].mean(), profile[-4:].mean(), profile[8:16].mean()])
+    return np.array([max(ends[0], ends[1]) / (ends[2] + 0.05), min(ends[0], ends[1]) / (ends[2] + 0.05)])
 
 
 def _resample(values: np.ndarray, bins: int) -> np.ndarray:
@@ -247,30 +366,49 @@ class ColourPalette:
         rgb = np.array([[int(colours[n][i : i + 2], 16) / 255 for i in (1, 3, 5)] for n in self.names])
         self.lab = color.rgb2lab(rgb[None].astype(np.float32))[0]
 
-    def shares(self, obj: FoundObject) -> np.ndarray:
-        pixels = color.rgb2lab(obj.rgb[obj.mask][None])[0]
+    def shares(self, pixels: np.ndarray) -> np.ndarray:
+        """Share of the pixels (CIELAB, n x 3) nearest each vocabulary colour."""
         if len(pixels) == 0:
             return np.zeros(len(self.names), np.float32)
-        if len(pixels) > 4000:
-            pixels = pixels[:: len(pixels) // 4000]
-        nearest = np.argmin(np.linalg.norm(pixels[:, None] - self.lab[None], axis=-1), axis=1)
+        if len(pixels) > 2000:
+            pixels = pixels[:: len(pixels) // 2000]
+        nearest, _ = _nearest(pixels, self.lab)
         return (np.bincount(nearest, minlength=len(self.names)) / len(pixels)).astype(np.float32)
 
 
 def colour_features(obj: FoundObject, palette: ColourPalette) -> np.ndarray:
+    return colour_features_both_ways(obj, palette)[0]
+
+
+def colour_features_both_ways(obj: FoundObject, palette: ColourPalette) -> tuple[np.ndarray, np.ndarray]:
+    """Colour features of the object as it lies and with its ends swapped (only the profile differs)."""
     lab = color.rgb2lab(obj.rgb)
-    pixels = lab[obj.mask] if obj.mask.any() else np.zeros((1, 3))
+    pixels = lab[obj.mask]
+    shares = palette.shares(pixels)
+    if len(pixels) == 0:
+        pixels = np.zeros((1, 3))
     hist, _, _ = np.histogram2d(pixels[:, 1], pixels[:, 2], bins=4, range=[[-40, 40], [-40, 60]])
-    hist = hist.ravel() / max(len(pixels), 1)
-    light = np.histogram(pixels[:, 0], bins=4, range=(0, 100))[0] / max(len(pixels), 1)
-    # Colour along the axis: where bands and differently painted parts sit.
-    columns = np.array_split(np.arange(obj.mask.shape[1]), COLOUR_BINS)
-    profile = np.zeros((COLOUR_BINS, 3), np.float32)
+    hist = hist.ravel() / len(pixels)
+    light = np.histogram(pixels[:, 0], bins=4, range=(0, 100))[0] / len(pixels)
     mean = pixels.mean(axis=0)
-    for i, cols in enumerate(columns):
-        part = lab[:, cols][obj.mask[:, cols]]
-        profile[i] = (part.mean(axis=0) if len(part) else mean) - mean
-    return np.concatenate([palette.shares(obj), hist, light, profile.ravel() / 20.0]).astype(np.float32)
+    common = np.concatenate([shares, hist, light])
+    return (
+        np.concatenate([common, _colour_profile(lab, obj.mask, mean)]).astype(np.float32),
+        np.concatenate([common, _colour_profile(lab[:, ::-1], obj.mask[:, ::-1], mean)]).astype(np.float32),
+    )
+
+
+def _colour_profile(lab: np.ndarray, mask: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    """Colour along the axis: where bands and differently painted parts sit."""
+    sums = np.concatenate([np.zeros((1, 3)), np.cumsum((lab * mask[..., None]).sum(axis=0), axis=0)])
+    counts = np.concatenate([[0], np.cumsum(mask.sum(axis=0))])
+    sizes = [len(c) for c in np.array_split(np.arange(mask.shape[1]), COLOUR_BINS)]
+    ends = np.cumsum(sizes)
+    starts = ends - sizes
+    n = (counts[ends] - counts[starts])[:, None]
+    part = (sums[ends] - sums[starts]) / np.maximum(n, 1)
+    profile = np.where(n > 0, part, mean) - mean
+    return (profile.ravel() / 20.0).astype(np.float32)
 
 
 def texture_features(obj: FoundObject) -> np.ndarray:
@@ -317,10 +455,31 @@ class ImageFeatures(BaseEstimator, TransformerMixin):
         self.n_features_out_ = self.group_slices_["texture"].stop
         return self
 
-    def _one(self, obj: FoundObject) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return shape_features(obj), colour_features(obj, self.palette_), texture_features(obj)
-
     def transform(self, X: list[FoundObject]) -> np.ndarray:
+        self._check_fitted()
+        return np.stack(
+            [
+                np.concatenate(
+                    [shape_features(obj), colour_features(obj, self.palette_), texture_features(obj)]
+                )
+                for obj in X
+            ]
+        )
+
+    def transform_both_ways(self, X: list[FoundObject]) -> np.ndarray:
+        """Two rows per object: as it lies, then with its ends swapped (the nose may point either
+        way). The same as transform([obj, obj.flipped(), ...]), for about half the work."""
+        self._check_fitted()
+        rows = []
+        for obj in X:
+            shape = shape_features(obj)
+            colour, colour_mirrored = colour_features_both_ways(obj, self.palette_)
+            rows.append(np.concatenate([shape, colour, texture_features(obj)]))
+            rows.append(
+                np.concatenate([mirror_shape(shape), colour_mirrored, texture_features(obj.flipped())])
+            )
+        return np.stack(rows)
+
+    def _check_fitted(self) -> None:
         if not hasattr(self, "palette_"):
             raise RuntimeError("ImageFeatures is not fitted yet: call fit first")
-        return np.stack([np.concatenate(self._one(obj)) for obj in X])

@@ -26,6 +26,7 @@ from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import ThreadpoolController
 
 from ordnance_db import drawing, features, imaging, scenes
 from ordnance_db.catalog import Catalog
@@ -35,7 +36,7 @@ from ordnance_db.features import (
     ImageFeatures,
     NoObjectFound,
     feature_layout,
-    find_object,
+    find_objects,
 )
 from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image, photo_size
 from ordnance_db.settings import VAR_DIR
@@ -48,6 +49,11 @@ FILTER_MISMATCH_FACTOR = 0.5
 """A suggestion that contradicts the user's hints drops, but is not hidden: hints can be wrong."""
 SIZE_TOLERANCE_LOG = 0.35
 """How far a stated length may be off (in natural-log units, about ±40 %) before it counts against."""
+
+
+_THREADS = ThreadpoolController()
+"""One photo's arithmetic is small: OpenMP's worker threads cost more to wake (up to 20 ms on two
+busy cores) than they save, so matching runs them on one thread."""
 
 
 class MatchRefused(ValueError):
@@ -157,16 +163,27 @@ class PhotoMatcher:
 
     # -- fitting ---------------------------------------------------------------------------
 
-    def fit(self, raw: np.ndarray, labels: Sequence[str], hashes: np.ndarray | None = None) -> PhotoMatcher:
-        """Learn the metric on reference feature rows; calibrate on views held back for the purpose."""
+    def fit(
+        self,
+        raw: np.ndarray,
+        labels: Sequence[str],
+        hashes: np.ndarray | None = None,
+        alternates: Sequence[np.ndarray] | None = None,
+    ) -> PhotoMatcher:
+        """Learn the metric on reference feature rows; calibrate on views held back for the purpose.
+
+        `alternates[i]` are the other rows a photo of view i would be matched with (its other nose
+        direction and other outlines); held-back views are scored with them, as a photo is.
+        """
         labels_arr = np.asarray(labels)
         self.features_ = ImageFeatures(self.colours).fit()
         self.slices_ = feature_layout(len(self.features_.palette_.names))
         self.entries_ = np.array(sorted(set(labels_arr)))
         held = _holdout_mask(labels_arr)
         trial = metric_pipeline(self.slices_, len(self.entries_)).fit(raw[~held], labels_arr[~held])
+        extra = [alternates[i] for i in np.flatnonzero(held)] if alternates is not None else None
         self.calibration_ = _calibrate(
-            trial, raw[~held], labels_arr[~held], raw[held], labels_arr[held], self
+            trial, raw[~held], labels_arr[~held], raw[held], labels_arr[held], self, extra
         )
         self.pipeline_ = metric_pipeline(self.slices_, len(self.entries_)).fit(raw, labels_arr)
         self.references_ = _References(
@@ -180,7 +197,11 @@ class PhotoMatcher:
     def _prepare(self) -> None:
         """Derived arrays kept in memory for fast matching (not stored in the index file)."""
         self._ref_weighted = self.pipeline_[:2].transform(self.references_.raw)
-        self._ref_index = {e: np.flatnonzero(self.references_.labels == e) for e in self.entries_}
+        members = [np.flatnonzero(self.references_.labels == e) for e in self.entries_]
+        # entries x views table of reference rows (-1 pads): per-entry minima without a Python loop
+        self._ref_table = np.full((len(members), max(len(m) for m in members)), -1)
+        for k, rows in enumerate(members):
+            self._ref_table[k, : len(rows)] = rows
 
     # -- matching --------------------------------------------------------------------------
 
@@ -195,11 +216,13 @@ class PhotoMatcher:
     ) -> MatchResult:
         """Rank entries for a photo (already loaded by `imaging.load_image`)."""
         try:
-            obj = find_object(image, crop)
+            outlines = find_objects(image, crop)
         except NoObjectFound as exc:
             raise MatchRefused(str(exc)) from exc
-        rows = self.features_.transform([obj, obj.flipped()])
-        distances, per_group = self._distances(rows)
+        obj = outlines[0]
+        rows = self.features_.transform_both_ways(outlines)
+        with _THREADS.limit(limits=1, user_api="openmp"):
+            distances, per_group = self._distances(rows)
         probabilities = _softmax(-0.5 * (distances / self.calibration_.temperature) ** 2)
         suggestions = []
         for entry, p in zip(self.entries_, probabilities, strict=True):
@@ -220,11 +243,13 @@ class PhotoMatcher:
         return MatchResult(confident, ranked, obj.box, image.size)
 
     def _distances(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
-        """Per entry: the mean distance of its two nearest reference views (either nose direction),
-        and per-group similarities to the nearest one, for the explanation."""
+        """Per entry: the mean distance of its two nearest reference views (over the query's rows:
+        both nose directions of each outline), and per-group similarities to the nearest one, for
+        the explanation."""
         z = self.pipeline_[:-1].transform(rows)
         knn: NearestNeighbors = self.pipeline_[-1]
-        dist, idx = knn.kneighbors(z, n_neighbors=len(self.references_.labels))
+        # every reference view's distance (unsorted: sorting 1,600 neighbours costs more than it tells)
+        dist, idx = knn.radius_neighbors(z, radius=np.inf)
         nearest = np.full(len(self.references_.labels), np.inf)
         source_row = np.zeros(len(nearest), dtype=int)
         for r in range(len(rows)):  # best over the two nose directions, per reference view
@@ -232,21 +257,22 @@ class PhotoMatcher:
             nearest[idx[r][better]] = dist[r][better]
             source_row[idx[r][better]] = r
         weighted = self.pipeline_[:2].transform(rows)
-        best = np.empty(len(self.entries_))
-        groups: dict[str, dict[str, float]] = {}
-        for k, entry in enumerate(self.entries_):
-            members = self._ref_index[entry]
-            d = nearest[members]
-            order = np.argsort(d)[:2]
-            best[k] = float(d[order].mean())
-            ref = members[order[0]]
-            q, r_w = weighted[source_row[ref]], self._ref_weighted[ref]
-            groups[str(entry)] = {
-                g: float(
-                    np.exp(-0.5 * (np.linalg.norm(q[s] - r_w[s]) / self.calibration_.group_sigma[g]) ** 2)
-                )
-                for g, s in self.slices_.items()
-            }
+        table = self._ref_table
+        d = np.where(table >= 0, nearest[table], np.inf)
+        two = np.argpartition(d, 1, axis=1)[:, :2] if d.shape[1] > 2 else np.argsort(d, axis=1)[:, :2]
+        two_d = np.take_along_axis(d, two, axis=1)
+        finite = np.where(np.isfinite(two_d), two_d, two_d[:, :1])  # an entry with a single view
+        best = finite.mean(axis=1)
+        closest = table[np.arange(len(table)), two[np.arange(len(table)), two_d.argmin(axis=1)]]
+        gap = weighted[source_row[closest]] - self._ref_weighted[closest]
+        similarity = {
+            g: np.exp(-0.5 * (np.linalg.norm(gap[:, s], axis=1) / self.calibration_.group_sigma[g]) ** 2)
+            for g, s in self.slices_.items()
+        }
+        groups = {
+            str(entry): {g: float(similarity[g][k]) for g in self.slices_}
+            for k, entry in enumerate(self.entries_)
+        }
         return best, groups
 
     def _hint_factor(
@@ -285,7 +311,7 @@ class PhotoMatcher:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for derived in ("_ref_weighted", "_ref_index"):
+        for derived in ("_ref_weighted", "_ref_table"):
             state.pop(derived, None)
         return state
 
@@ -299,7 +325,10 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum()
 
 
-def _holdout_mask(labels: np.ndarray, every: int = 5) -> np.ndarray:
+HOLDOUT_EVERY = 5
+
+
+def _holdout_mask(labels: np.ndarray, every: int = HOLDOUT_EVERY) -> np.ndarray:
     """Every fifth view of each entry is held back for calibration."""
     mask = np.zeros(len(labels), dtype=bool)
     for label in np.unique(labels):
@@ -314,12 +343,19 @@ def _calibrate(
     raw_held: np.ndarray,
     labels_held: np.ndarray,
     matcher: PhotoMatcher,
+    alternates_held: Sequence[np.ndarray] | None = None,
 ) -> _Calibration:
     """Temperature by log-loss, threshold for 90 % precision, per-group scales, from held-back views."""
     entries = np.array(sorted(set(labels_fit)))
     z_fit = pipeline[:-1].transform(raw_fit)
     z_held = pipeline[:-1].transform(raw_held)
     dist = pairwise_distances(z_held, z_fit)
+    if alternates_held is not None:  # the nearest over all the rows the view would be matched with
+        for i, rows in enumerate(alternates_held):
+            if len(rows):
+                dist[i] = np.minimum(
+                    dist[i], pairwise_distances(pipeline[:-1].transform(rows), z_fit).min(axis=0)
+                )
     per_entry = np.stack(
         [np.sort(dist[:, labels_fit == e], axis=1)[:, :2].mean(axis=1) for e in entries], axis=1
     )
@@ -383,13 +419,15 @@ def _phash(image: Image.Image) -> int:
 
 def _entry_references(
     entry_json: str, colours: dict[str, str], photos: list[str], count: int
-) -> tuple[np.ndarray, list[int]]:
-    """Feature rows and perceptual hashes for one entry's reference views (runs in a worker)."""
+) -> tuple[np.ndarray, list[int], list[np.ndarray]]:
+    """Feature rows, perceptual hashes and, for views held back for calibration, the alternative
+    rows a photo of them would be matched with, for one entry's reference views (runs in a worker)."""
     from ordnance_db.schema import Entry
 
     entry = Entry.model_validate_json(entry_json)
     extractor = ImageFeatures(colours).fit()
     objects: list[FoundObject] = []
+    alternates: list[list[FoundObject]] = []  # for held-back views: every outline found
     hashes: list[int] = []
     pictures = [scene.image for scene in scenes.scenes(entry, colours, count, seed=1, recipe="reference")]
     for path in photos:
@@ -399,14 +437,20 @@ def _entry_references(
             continue
         pictures += [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
     for picture in pictures:
+        held_back = len(objects) % HOLDOUT_EVERY == 0  # as _holdout_mask will choose
         try:
-            objects.append(find_object(picture))
+            outlines = find_objects(picture, alternatives=held_back)
         except NoObjectFound:
             continue
+        objects.append(outlines[0])
+        alternates.append(outlines if held_back else [])
         hashes.append(_phash(picture))
+    empty = np.zeros((0, extractor.n_features_out_), np.float32)
     if not objects:
-        return np.zeros((0, extractor.n_features_out_), np.float32), []
-    return extractor.transform(objects), hashes
+        return empty, [], []
+    # all the rows a photo of the view would be matched with, but the one it is fitted with
+    alternate_rows = [extractor.transform_both_ways(objs)[1:] if objs else empty for objs in alternates]
+    return extractor.transform(objects), hashes, alternate_rows
 
 
 def index_digest(catalog: Catalog) -> str:
@@ -448,11 +492,12 @@ def build_matcher(
     results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     if progress is not None:
         results = progress(results, "match index")
-    rows, labels, hashes = [], [], []
-    for entry, (raw, entry_hashes) in zip(entries, results, strict=True):
+    rows, labels, hashes, alternates = [], [], [], []
+    for entry, (raw, entry_hashes, entry_alternates) in zip(entries, results, strict=True):
         rows.append(raw)
         labels += [entry.id] * len(raw)
         hashes += entry_hashes
+        alternates += entry_alternates
     names = {e.id: e.name for e in catalog.entries.values()}
     lengths = {
         e.id: (e.dimensions.length_mm.value if e.dimensions.length_mm else None)
@@ -460,7 +505,7 @@ def build_matcher(
     }
     matcher = PhotoMatcher(colours, names, lengths)
     matcher.lookalikes = {e.id: [a.id for a in e.lookalikes] for e in catalog.entries.values()}
-    return matcher.fit(np.concatenate(rows), labels, np.array(hashes, dtype=np.uint64))
+    return matcher.fit(np.concatenate(rows), labels, np.array(hashes, dtype=np.uint64), alternates)
 
 
 def index_path(var_dir: Path = VAR_DIR) -> Path:

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from ordnance_db.catalog import Catalog, load_catalog
-from ordnance_db.features import ImageFeatures, find_object
+from ordnance_db.features import ImageFeatures, _solidity, find_object, find_objects
 from ordnance_db.matcher import MatchRefused, PhotoMatcher, build_matcher, load_matcher, match_photo
 from ordnance_db.scenes import compose, item_pictures, scenes
 from tests.conftest import write_real_subset
@@ -121,6 +121,44 @@ def test_features_follow_the_transformer_contract(subset: Catalog) -> None:
     rows = extractor.fit().transform([obj, obj.flipped()])
     assert rows.shape == (2, extractor.n_features_out_)
     assert set(extractor.group_slices_) == {"shape", "colour", "texture"}
+
+
+def test_both_ways_rows_equal_the_flipped_objects_rows(subset: Catalog) -> None:
+    extractor = ImageFeatures(subset.colours()).fit()
+    outlines = find_objects(heldout(subset, "pg-7v", 1, seed=3)[0])
+    direct = extractor.transform([way for obj in outlines for way in (obj, obj.flipped())])
+    fast = extractor.transform_both_ways(outlines)
+    colour = extractor.group_slices_["colour"]
+    shares = slice(colour.start, colour.start + len(extractor.palette_.names))
+    # identical but for the colour shares, counted on every nth pixel from the other end
+    np.testing.assert_allclose(
+        np.delete(fast, np.r_[shares], axis=1), np.delete(direct, np.r_[shares], axis=1), atol=1e-4
+    )
+    np.testing.assert_allclose(fast[:, shares], direct[:, shares], atol=0.02)
+
+
+def test_alternative_outlines_come_after_the_usual_one(subset: Catalog) -> None:
+    """Sticks and shadows: stricter thresholds and a wider cut give other outlines, the usual first."""
+    found = []
+    for image in heldout(subset, "ofab-250-270", 6, seed=21):
+        outlines = find_objects(image)
+        first = find_object(image)
+        assert np.array_equal(outlines[0].mask, first.mask) and outlines[0].box == first.box
+        assert all(not np.array_equal(a.mask, b.mask) for i, a in enumerate(outlines) for b in outlines[:i])
+        found.append(len(outlines))
+    assert max(found) > 1 and all(1 <= n <= 4 for n in found), found  # usual, 2 stricter, wider cut
+
+
+def test_solidity_matches_the_rasterised_convex_hull() -> None:
+    from skimage import draw, measure
+
+    mask = np.zeros((80, 200), bool)
+    mask[30:50, 20:180] = True  # body
+    rr, cc = draw.polygon([30, 5, 5, 30], [150, 170, 185, 180])  # a swept fin
+    mask[rr, cc] = True
+    expected = measure.regionprops(mask.astype(np.uint8))[0].solidity
+    assert abs(_solidity(mask) - expected) < 0.01
+    assert _solidity(np.ones((1, 40), bool)) == 1.0
 
 
 def test_index_is_persisted_and_rebuilt_when_the_catalog_changes(tmp_path: Path) -> None:
