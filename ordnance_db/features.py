@@ -144,6 +144,7 @@ def _segment(rgb: np.ndarray, alternatives: bool = True) -> list[np.ndarray]:
         for candidate in (
             score > threshold,  # no growing: a shadow or a leaf touching the object is left out
             score > 1.3 * threshold,  # stricter still: dull ground near the edges too
+            score > 1.6 * threshold,  # and still: only the object's most distinct part
         ):
             part = _clean(candidate[window], min_pixels)
             if part is None:
