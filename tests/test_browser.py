@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+from PIL import ExifTags, Image
 
 from ordnance_db import db, scenes
 from ordnance_db.catalog import Catalog, load_catalog
@@ -63,12 +64,19 @@ def matcher(catalog: Catalog) -> PhotoMatcher:
 
 
 @pytest.fixture(scope="module")
-def server(
+def app_server(
     matcher: PhotoMatcher, searcher: Searcher, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """The app's URL. The database and the match index are made first, as `make run` does."""
+) -> Iterator[AppServer]:
+    """The running app, its output in a log. The database and the match index are made first, as
+    `make run` does."""
     with AppServer(tmp_path_factory.mktemp("server") / "server.log") as app:
-        yield app.url
+        yield app
+
+
+@pytest.fixture(scope="module")
+def server(app_server: AppServer) -> str:
+    """The app's URL."""
+    return app_server.url
 
 
 @pytest.fixture(scope="module")
@@ -232,3 +240,44 @@ def test_other_pages_render(page: Page, server: str, path: str) -> None:
     page.locator(".st-key-safety_panel").wait_for()
     settle(page)
     assert page.locator("[data-testid=stException]").count() == 0
+
+
+def test_server_log_holds_no_photo_name_content_or_location(
+    page: Page, app_server: AppServer, catalog: Catalog, tmp_path: Path
+) -> None:
+    """Privacy: what a volunteer uploads (its name, where it was taken, its bytes) never reaches the
+    server's log, for a photo that matches and for one that is refused."""
+    scene = next(scenes.scenes(catalog.entries["ofab-250-270"], catalog.colours(), 1, 7, "heldout"))
+    exif = Image.Exif()
+    gps = exif.get_ifd(ExifTags.IFD.GPSInfo)
+    gps[ExifTags.GPS.GPSLatitudeRef] = "N"
+    gps[ExifTags.GPS.GPSLatitude] = (50.0, 27.0, 17.0)
+    gps[ExifTags.GPS.GPSLongitudeRef] = "E"
+    gps[ExifTags.GPS.GPSLongitude] = (30.0, 31.0, 23.0)
+    photo = tmp_path / "home-of-volunteer-anna.jpg"
+    scene.image.convert("RGB").save(photo, "JPEG", exif=exif.tobytes(), comment=b"SECRET-NOTE-7f3a")
+    refused = tmp_path / "private-name-9c2e.jpg"
+    refused.write_bytes(b"SECRET-BYTES-41d8" * 300)
+
+    page.goto(f"{app_server.url}/identify")
+    upload = page.locator("[data-testid=stFileUploaderDropzoneInput]")
+    upload.set_input_files(str(photo))
+    page.locator(".st-key-suggestion_1").wait_for()
+    upload.set_input_files(str(refused))
+    page.get_by_text("This file is not an image we can read").wait_for()
+    settle(page)
+
+    log = app_server.log_text()
+    assert "Local URL" in log or "You can now view" in log  # the log is really this server's
+    for secret in (
+        "home-of-volunteer",
+        "private-name",
+        "SECRET-NOTE",
+        "SECRET-BYTES",
+        "50.0",
+        "27.0, 17.0",
+        "GPS",
+        str(tmp_path),
+        "Traceback",
+    ):
+        assert secret not in log, secret
