@@ -242,10 +242,10 @@ def machine_cpu() -> tuple[float, float]:
 
 
 def cpu_by_process(server_pid: int) -> Counter[str]:
-    """CPU seconds so far of the server, this script (the protocol users), the browsers and
-    Playwright's driver."""
-    groups: Counter[str] = Counter()
+    """CPU seconds so far of the server, this script (the protocol users), and the browsers and
+    Playwright's driver this script started (Chromium run by anything else is "other")."""
     ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, int, float]] = {}  # pid -> (command, parent pid, CPU seconds)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -253,20 +253,29 @@ def cpu_by_process(server_pid: int) -> Counter[str]:
             stat = Path(entry.path, "stat").read_text()
         except OSError:
             continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         fields = stat.rsplit(")", 1)[1].split()
-        pid = int(entry.name)
+        command = stat[stat.index("(") + 1 : stat.rindex(")")]
+        found[int(entry.name)] = (command, int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+
+    def started_here(pid: int) -> bool:
+        for _ in range(64):  # up the parent chain, bounded
+            pid = found[pid][1] if pid in found else 0
+            if pid in (0, 1):
+                return False
+            if pid == os.getpid():
+                return True
+        return False
+
+    groups: Counter[str] = Counter()
+    for pid, (command, _, cpu) in found.items():
         if pid == server_pid:
-            group = "server"
+            groups["server"] += cpu
         elif pid == os.getpid():
-            group = "this script"
-        elif "chrom" in comm:
-            group = "chromium"
-        elif comm.startswith("node"):
-            group = "playwright driver"
-        else:
-            continue
-        groups[group] += (int(fields[11]) + int(fields[12])) / ticks
+            groups["this script"] += cpu
+        elif "chrom" in command and started_here(pid):
+            groups["chromium"] += cpu
+        elif command.startswith("node") and started_here(pid):
+            groups["playwright driver"] += cpu
     return groups
 
 
