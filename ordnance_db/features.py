@@ -76,9 +76,10 @@ def find_objects(
     The object differs from the ground around it: pixels far (in colour and local texture) from
     what lines the photo's border are foreground; morphology cleans the mask and the largest
     component wins. How far is "far" cannot be known for sure from one photo (a shaded underside,
-    a stick lying across, a bleached patch), so besides the usual threshold a few stricter and
-    looser ones are tried; the matcher keeps whichever outline fits an entry best. A user's crop
-    box overrides the search area; if nothing stands out inside it, the whole box is the object.
+    a stick lying across, a bleached patch), so besides the usual outline a few stricter thresholds
+    and a wider cut of thin attachments are tried; the matcher keeps whichever fits an entry best.
+    A user's crop box overrides the search area; if nothing stands out inside it, the whole box is
+    the object.
     """
     offset = (0, 0)
     if crop is not None:
@@ -254,7 +255,7 @@ def _border_centres(samples: np.ndarray, k: int = 4, rounds: int = 6) -> np.ndar
     order = np.argsort(samples[:, 0])
     centres = samples[order[np.linspace(0, len(order) - 1, k).astype(int)]].copy()
     for _ in range(rounds):
-        nearest = np.argmin(np.linalg.norm(samples[:, None] - centres[None], axis=-1), axis=1)
+        nearest, _ = _nearest(samples, centres)
         for i in range(k):
             members = samples[nearest == i]
             if len(members):
