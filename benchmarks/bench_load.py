@@ -13,8 +13,8 @@ Two drivers play the users:
   2-core machine the latencies are the server's, not the load generator's.
 - `browser`: each user is a Chromium browser context driven by Playwright (all in one Chromium;
   `--browsers N` spreads them over N). The browsers run on the same cores as the server and on
-  2 cores take about three quarters of the CPU (a Browse rerun costs Chromium about 0.6 CPU
-  seconds, the server 0.2), so the latencies mostly measure Chromium.
+  2 cores take most of the CPU (a Browse rerun costs Chromium about 0.6 CPU seconds, the
+  server a few tens of milliseconds), so the latencies mostly measure Chromium.
 
 Before the clock starts: `python -m ordnance_db build` makes var/ current, the server starts
 (tests/serving.py: a free port, headless, no usage statistics), a first visitor warms it up (pages
