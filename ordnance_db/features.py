@@ -19,7 +19,6 @@ from PIL import Image
 from scipy import ndimage
 from scipy.spatial import ConvexHull, QhullError
 from skimage import color, measure, morphology
-from skimage.feature import hog
 from skimage.filters import apply_hysteresis_threshold, threshold_otsu
 from sklearn.base import BaseEstimator, TransformerMixin
 
@@ -37,6 +36,14 @@ STRONG_TRIM = 0.4
 """Openings (shares of the body's thickness) that cut off sticks and wires lying across."""
 MIN_OBJECT_FRACTION = 0.004
 """Below this share of the photo, nothing distinct was found."""
+AXIS_TRIALS = 200
+"""Candidate lines tried when fitting the long axis (RANSAC, fixed seed)."""
+AXIS_RESIDUAL = 1.5
+"""Skeleton pixels nearer than this (segmentation pixels) lie on a candidate axis."""
+AXIS_BAND = 1.5
+"""Within this many of the body's half-widths from the long axis, a pixel is the body's."""
+AXIS_REACH = 3.0
+"""Parts beside the body reaching further than this many half-widths are not the object's."""
 
 
 _DISK1 = morphology.disk(1).astype(bool)
@@ -157,6 +164,14 @@ def _segment(rgb: np.ndarray, alternatives: bool = True) -> list[np.ndarray]:
         thinner = _trim_thin_attachments(masks[0], STRONG_TRIM)
         if thinner.sum() >= min_pixels and not any(np.array_equal(thinner, m) for m in masks):
             masks.append(thinner)
+        # a stick as thick as the body lying across it: keep what follows the long axis
+        along = _along_axis(masks[0])
+        if (
+            along is not None
+            and along.sum() >= min_pixels
+            and not any(np.array_equal(along, m) for m in masks)
+        ):
+            masks.append(along)
     return masks
 
 
@@ -236,6 +251,73 @@ def _trim_thin_attachments(mask: np.ndarray, share: float = TRIM) -> np.ndarray:
     if kept is None:
         return mask
     return _place(kept, window, mask.shape)
+
+
+def _axis_line(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """A point on and the direction of the object's long axis, robust to a stick lying across.
+
+    The principal axis of the whole mask tilts towards a stick; instead, a line is fitted by
+    RANSAC to the mask's skeleton (the body's centre line is its longest straight run), then
+    refined by the principal direction of the skeleton points near it. Deterministic.
+    """
+    points = np.column_stack(np.nonzero(morphology.skeletonize(mask))).astype(np.float32)
+    if len(points) < 8:
+        return None
+    rng = np.random.default_rng(0)
+    pairs = rng.integers(0, len(points), size=(AXIS_TRIALS, 2))
+    starts, ends = points[pairs[:, 0]], points[pairs[:, 1]]
+    directions = ends - starts
+    lengths = np.linalg.norm(directions, axis=1)
+    usable = lengths > 2
+    if not usable.any():
+        return None
+    starts, directions = starts[usable], directions[usable] / lengths[usable, None]
+    normals = np.column_stack([-directions[:, 1], directions[:, 0]])
+    # distance of every skeleton point from every candidate line: (trials x points)
+    offsets = np.abs(points @ normals.T - (starts * normals).sum(axis=1)).T
+    best = int((offsets <= AXIS_RESIDUAL).sum(axis=1).argmax())
+    near = points[offsets[best] <= AXIS_RESIDUAL]
+    centre = near.mean(axis=0)
+    _, _, vt = np.linalg.svd(near - centre, full_matrices=False)
+    return centre, vt[0]
+
+
+def _along_axis(mask: np.ndarray) -> np.ndarray | None:
+    """The object without what reaches far out sideways from its long axis (a stick, a leaf).
+
+    Pixels within BAND half-widths of the axis are the body; parts outside that band are kept
+    only if they stay within REACH half-widths (fins, lugs), so a stick lying across is cut where
+    it leaves the body. The half-width is the median over the axis, which a stick hardly moves.
+    None if nothing is cut.
+    """
+    window = _window(mask, margin=1)
+    part = mask[window]
+    line = _axis_line(part)
+    if line is None:
+        return None
+    centre, direction = line
+    ys, xs = np.nonzero(part)
+    points = np.column_stack([ys, xs]).astype(np.float32) - centre
+    along = np.round(points @ direction).astype(np.int64)
+    side = np.abs(points @ np.array([-direction[1], direction[0]], dtype=np.float32))
+    reach = np.zeros(along.max() - along.min() + 1, dtype=np.float32)
+    np.maximum.at(reach, along - along.min(), side)
+    half = float(np.median(reach[reach > 0]))
+    if half < 1:
+        return None
+    outside = np.zeros_like(part)
+    outside[ys, xs] = side > AXIS_BAND * half
+    labels, count = ndimage.label(outside)
+    if count == 0:
+        return None
+    far = np.zeros(count + 1, dtype=np.float32)
+    np.maximum.at(far, labels[ys, xs], side)
+    drop = far > AXIS_REACH * half
+    drop[0] = False
+    if not drop.any():
+        return None
+    kept = _largest(part & ~drop[labels])
+    return None if kept is None else _place(ndimage.binary_fill_holes(kept), window, mask.shape)
 
 
 def _nearest(points: np.ndarray, centres: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -416,13 +498,34 @@ def _colour_profile(lab: np.ndarray, mask: np.ndarray, mean: np.ndarray) -> np.n
 def texture_features(obj: FoundObject) -> np.ndarray:
     grey = obj.rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
     canon = Image.fromarray((grey * 255).astype(np.uint8)).resize(CANON_SIZE, Image.Resampling.BILINEAR)
-    return hog(
-        np.asarray(canon, dtype=np.float32) / 255.0,
-        orientations=9,
-        pixels_per_cell=(8, 8),
-        cells_per_block=(1, 1),
-        feature_vector=True,
-    ).astype(np.float32)
+    return cell_hog(np.asarray(canon, dtype=np.float32) / 255.0).astype(np.float32)
+
+
+def cell_hog(image: np.ndarray, orientations: int = 9, cell: int = 8) -> np.ndarray:
+    """skimage.feature.hog(image, orientations, (cell, cell), cells_per_block=(1, 1)), vectorised.
+
+    The same numbers (tests compare them), but skimage normalises each block in a Python loop:
+    with one cell per block that was 0.5 ms of every call, and a photo needs ten calls.
+    """
+    image = image.astype(np.float64)
+    g_row = np.zeros_like(image)
+    g_col = np.zeros_like(image)
+    g_row[1:-1, :] = image[2:, :] - image[:-2, :]
+    g_col[:, 1:-1] = image[:, 2:] - image[:, :-2]
+    magnitude = np.hypot(g_row, g_col)
+    angle = np.rad2deg(np.arctan2(g_row, g_col)) % 180
+    bins = np.minimum((angle / (180 / orientations)).astype(np.int64), orientations - 1)
+    rows, cols = image.shape[0] // cell, image.shape[1] // cell
+    r = np.arange(image.shape[0])[:, None] // cell
+    c = np.arange(image.shape[1])[None, :] // cell
+    inside = (r < rows) & (c < cols)
+    index = ((r * cols + c) * orientations + bins)[inside]
+    histogram = np.bincount(index, weights=magnitude[inside], minlength=rows * cols * orientations)
+    histogram = histogram.reshape(rows * cols, orientations) / (cell * cell)
+    eps = 1e-5  # L2-Hys, as skimage: normalise, clip at 0.2, normalise again
+    normal = histogram / np.sqrt((histogram**2).sum(axis=1, keepdims=True) + eps**2)
+    normal = np.minimum(normal, 0.2)
+    return (normal / np.sqrt((normal**2).sum(axis=1, keepdims=True) + eps**2)).ravel()
 
 
 GROUPS = ("shape", "colour", "texture")

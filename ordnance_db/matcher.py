@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import joblib
 import numpy as np
@@ -169,17 +169,19 @@ class PhotoMatcher:
         labels: Sequence[str],
         hashes: np.ndarray | None = None,
         alternates: Sequence[np.ndarray] | None = None,
+        held: np.ndarray | None = None,
     ) -> PhotoMatcher:
         """Learn the metric on reference feature rows; calibrate on views held back for the purpose.
 
-        `alternates[i]` are the other rows a photo of view i would be matched with (its other nose
-        direction and other outlines); held-back views are scored with them, as a photo is.
+        `held` marks the rows held back (default: every fifth row of each entry). `alternates[i]`
+        are the other rows a photo of view i would be matched with (its other nose direction and
+        other outlines); held-back views are scored with them, as a photo is.
         """
         labels_arr = np.asarray(labels)
         self.features_ = ImageFeatures(self.colours).fit()
         self.slices_ = feature_layout(len(self.features_.palette_.names))
         self.entries_ = np.array(sorted(set(labels_arr)))
-        held = _holdout_mask(labels_arr)
+        held = _holdout_mask(labels_arr) if held is None else np.asarray(held, dtype=bool)
         trial = metric_pipeline(self.slices_, len(self.entries_)).fit(raw[~held], labels_arr[~held])
         extra = [alternates[i] for i in np.flatnonzero(held)] if alternates is not None else None
         self.calibration_ = _calibrate(
@@ -326,6 +328,9 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
 
 
 HOLDOUT_EVERY = 5
+BETTER_OUTLINE_OVERLAP = 0.1
+"""A rendered view's alternative outline is learned too when its box fits the object's true box
+this much better (intersection over union) than the usual outline's."""
 
 
 def _holdout_mask(labels: np.ndarray, every: int = HOLDOUT_EVERY) -> np.ndarray:
@@ -417,40 +422,79 @@ def _phash(image: Image.Image) -> int:
 # -- reference set and index ---------------------------------------------------------------------
 
 
+class _EntryReferences(NamedTuple):
+    rows: np.ndarray
+    hashes: list[int]
+    alternates: list[np.ndarray]
+    """Per row: the other rows a photo of that view would be matched with (held-back rows only)."""
+    held: list[bool]
+    """Per row: held back for calibration."""
+
+
 def _entry_references(
     entry_json: str, colours: dict[str, str], photos: list[str], count: int
-) -> tuple[np.ndarray, list[int], list[np.ndarray]]:
-    """Feature rows, perceptual hashes and, for views held back for calibration, the alternative
-    rows a photo of them would be matched with, for one entry's reference views (runs in a worker)."""
+) -> _EntryReferences:
+    """One entry's reference rows, rendered and described (runs in a worker).
+
+    Every fifth view is held back for calibration and scored as a photo would be, with all its
+    outlines. For a rendered view the object's true box is known, so when the usual outline went
+    wrong (a straw or a shadow joined it) the outline that found the object is learned as well:
+    a photo's alternative outlines then have a clean view to meet.
+    """
     from ordnance_db.schema import Entry
 
     entry = Entry.model_validate_json(entry_json)
     extractor = ImageFeatures(colours).fit()
     objects: list[FoundObject] = []
-    alternates: list[list[FoundObject]] = []  # for held-back views: every outline found
+    alternates: list[list[FoundObject]] = []  # for held-back views: every outline, learned one first
     hashes: list[int] = []
-    pictures = [scene.image for scene in scenes.scenes(entry, colours, count, seed=1, recipe="reference")]
+    held: list[bool] = []
+    # (picture, where the object truly is): known for the rendered scenes, not for photos
+    pictures: list[tuple[Image.Image, tuple[int, int, int, int] | None]] = [
+        (scene.image, scene.box) for scene in scenes.scenes(entry, colours, count, seed=1, recipe="reference")
+    ]
     for path in photos:
         try:
             photo = load_image(path, max_side=ANALYSIS_SIDE)
         except ImageRefused:
             continue
-        pictures += [photo, photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT)]
-    for picture in pictures:
-        held_back = len(objects) % HOLDOUT_EVERY == 0  # as _holdout_mask will choose
+        pictures += [(photo, None), (photo.transpose(Image.Transpose.FLIP_LEFT_RIGHT), None)]
+    views = 0
+    for picture, truth in pictures:
+        held_back = views % HOLDOUT_EVERY == 0
         try:
-            outlines = find_objects(picture, alternatives=held_back)
+            outlines = find_objects(picture, alternatives=held_back or truth is not None)
         except NoObjectFound:
             continue
+        views += 1
         objects.append(outlines[0])
         alternates.append(outlines if held_back else [])
         hashes.append(_phash(picture))
+        held.append(held_back)
+        if truth is not None and not held_back:
+            overlaps = [_box_overlap(o.box, truth) for o in outlines]
+            best = int(np.argmax(overlaps))
+            if overlaps[best] >= overlaps[0] + BETTER_OUTLINE_OVERLAP:
+                objects.append(outlines[best])
+                alternates.append([])
+                hashes.append(hashes[-1])
+                held.append(False)
     empty = np.zeros((0, extractor.n_features_out_), np.float32)
     if not objects:
-        return empty, [], []
+        return _EntryReferences(empty, [], [], [])
     # all the rows a photo of the view would be matched with, but the one it is fitted with
     alternate_rows = [extractor.transform_both_ways(objs)[1:] if objs else empty for objs in alternates]
-    return extractor.transform(objects), hashes, alternate_rows
+    return _EntryReferences(extractor.transform(objects), hashes, alternate_rows, held)
+
+
+def _box_overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Intersection over union of two (x0, y0, x1, y1) boxes."""
+    width = min(a[2], b[2]) - max(a[0], b[0])
+    height = min(a[3], b[3]) - max(a[1], b[1])
+    if width <= 0 or height <= 0:
+        return 0.0
+    inter = width * height
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
 def index_digest(catalog: Catalog) -> str:
@@ -492,12 +536,13 @@ def build_matcher(
     results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     if progress is not None:
         results = progress(results, "match index")
-    rows, labels, hashes, alternates = [], [], [], []
-    for entry, (raw, entry_hashes, entry_alternates) in zip(entries, results, strict=True):
-        rows.append(raw)
-        labels += [entry.id] * len(raw)
-        hashes += entry_hashes
-        alternates += entry_alternates
+    rows, labels, hashes, alternates, held = [], [], [], [], []
+    for entry, refs in zip(entries, results, strict=True):
+        rows.append(refs.rows)
+        labels += [entry.id] * len(refs.rows)
+        hashes += refs.hashes
+        alternates += refs.alternates
+        held += refs.held
     names = {e.id: e.name for e in catalog.entries.values()}
     lengths = {
         e.id: (e.dimensions.length_mm.value if e.dimensions.length_mm else None)
@@ -505,7 +550,8 @@ def build_matcher(
     }
     matcher = PhotoMatcher(colours, names, lengths)
     matcher.lookalikes = {e.id: [a.id for a in e.lookalikes] for e in catalog.entries.values()}
-    return matcher.fit(np.concatenate(rows), labels, np.array(hashes, dtype=np.uint64), alternates)
+    hash_array = np.array(hashes, dtype=np.uint64)
+    return matcher.fit(np.concatenate(rows), labels, hash_array, alternates, np.array(held, dtype=bool))
 
 
 def index_path(var_dir: Path = VAR_DIR) -> Path:
