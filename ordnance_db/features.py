@@ -83,8 +83,9 @@ def find_objects(
     The object differs from the ground around it: pixels far (in colour and local texture) from
     what lines the photo's border are foreground; morphology cleans the mask and the largest
     component wins. How far is "far" cannot be known for sure from one photo (a shaded underside,
-    a stick lying across, a bleached patch), so besides the usual outline a few stricter thresholds
-    and a wider cut of thin attachments are tried; the matcher keeps whichever fits an entry best.
+    a stick lying across, a bleached patch), so besides the usual outline a few stricter thresholds,
+    a wider cut of thin attachments and a cut along the long axis are tried; the matcher keeps
+    whichever fits an entry best.
     A user's crop box overrides the search area; if nothing stands out inside it, the whole box is
     the object.
     """
