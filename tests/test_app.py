@@ -499,3 +499,16 @@ def test_uploaded_photo_is_not_stored(app: AppTest, catalog: Catalog, matcher: P
             and path.stat().st_size < 50e6
         ):
             assert marker not in path.read_bytes(), f"the upload was written to {path}"
+
+
+def test_server_config_keeps_it_offline_and_light() -> None:
+    """The settings the app is served with: no calls home at start, uploads capped, and none of
+    the per-run work that made the load test's matches wait (README, Load test)."""
+    import tomllib
+
+    config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["browser"]["gatherUsageStats"] is False
+    assert config["browser"]["serverAddress"] == "localhost"
+    assert config["server"]["maxUploadSize"] <= 25
+    assert config["server"]["fileWatcherType"] == "none"
+    assert config["runner"]["postScriptGC"] is False
