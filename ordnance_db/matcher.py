@@ -245,9 +245,9 @@ class PhotoMatcher:
         return MatchResult(confident, ranked, obj.box, image.size)
 
     def _distances(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
-        """Per entry: the mean distance of its two nearest reference views (over the query's rows:
-        both nose directions of each outline), and per-group similarities to the nearest one, for
-        the explanation."""
+        """Per entry: the mean distance of its two nearest reference rows (a rendered view, or a
+        view's better-fitting second outline), each over the query's rows (both nose directions of
+        each outline), and per-group similarities to the nearest one, for the explanation."""
         z = self.pipeline_[:-1].transform(rows)
         knn: NearestNeighbors = self.pipeline_[-1]
         # every reference view's distance (unsorted: sorting 1,600 neighbours costs more than it tells)
@@ -437,9 +437,9 @@ def _entry_references(
     """One entry's reference rows, rendered and described (runs in a worker).
 
     Every fifth view is held back for calibration and scored as a photo would be, with all its
-    outlines. For a rendered view the object's true box is known, so when the usual outline went
-    wrong (a straw or a shadow joined it) the outline that found the object is learned as well:
-    a photo's alternative outlines then have a clean view to meet.
+    outlines. For a rendered view the object's true box is known, so when the usual outline's box
+    is clearly off (a straw or a shadow joined it) and an alternative outline's box fits better,
+    that outline is learned as well: a photo's alternative outlines then have a clean view to meet.
     """
     from ordnance_db.schema import Entry
 

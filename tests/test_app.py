@@ -506,7 +506,12 @@ def test_server_config_keeps_it_offline_and_light() -> None:
     the per-run work that made the load test's matches wait (README, Load test)."""
     import tomllib
 
+    from streamlit import config as streamlit_config
+
     config = tomllib.loads((Path(__file__).parent.parent / ".streamlit" / "config.toml").read_text())
+    for section, options in config.items():  # every key is one Streamlit knows (a typo is ignored)
+        for option in options:
+            streamlit_config.get_option(f"{section}.{option}")
     assert config["browser"]["gatherUsageStats"] is False
     assert config["browser"]["serverAddress"] == "localhost"
     assert config["server"]["maxUploadSize"] <= 25

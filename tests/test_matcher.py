@@ -12,7 +12,16 @@ from PIL import Image
 
 from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.features import ImageFeatures, _along_axis, _solidity, cell_hog, find_object, find_objects
-from ordnance_db.matcher import MatchRefused, PhotoMatcher, build_matcher, load_matcher, match_photo
+from ordnance_db.matcher import (
+    HOLDOUT_EVERY,
+    MatchRefused,
+    PhotoMatcher,
+    _box_overlap,
+    _entry_references,
+    build_matcher,
+    load_matcher,
+    match_photo,
+)
 from ordnance_db.scenes import compose, item_pictures, scenes
 from tests.conftest import write_real_subset
 
@@ -192,6 +201,45 @@ def test_a_stick_as_thick_as_the_body_is_cut_off_along_the_axis() -> None:
     assert (cut & stick & ~body).sum() < 0.1 * (stick & ~body).sum()  # the stick outside is gone
     assert (cut & body).sum() == body.sum()  # the body and its fins stay, where crossed too
     assert _along_axis(body) is None  # nothing to cut: no extra outline
+
+
+def test_a_stick_longer_than_the_object_does_not_become_its_axis() -> None:
+    """A ball-shaped bomblet with a long stick across it: the stick is the longest straight run,
+    so a cut along it would keep the stick and drop the ball; no such outline is offered."""
+    from skimage import draw
+
+    ball = np.zeros((240, 240), bool)
+    rr, cc = draw.disk((120, 120), 20)
+    ball[rr, cc] = True
+    stick = np.zeros_like(ball)
+    rr, cc = draw.polygon([116, 124, 124, 116], [20, 20, 220, 220])  # 200 px long, 8 px wide
+    stick[rr, cc] = True
+    cut = _along_axis(ball | stick)
+    assert cut is None or (cut & ball).sum() > 0.9 * ball.sum()
+    assert _along_axis(np.eye(50, dtype=bool)) is None  # one pixel wide: nothing beside the axis
+
+
+def test_box_overlap_is_intersection_over_union() -> None:
+    assert _box_overlap((0, 0, 10, 10), (0, 0, 10, 10)) == 1.0
+    assert _box_overlap((0, 0, 10, 10), (10, 0, 20, 10)) == 0.0  # touching, not overlapping
+    assert _box_overlap((0, 0, 10, 10), (30, 30, 40, 40)) == 0.0
+    assert _box_overlap((0, 0, 10, 10), (5, 0, 15, 10)) == pytest.approx(50 / 150)
+
+
+def test_reference_rows_hashes_outlines_and_held_back_flags_line_up(subset: Catalog) -> None:
+    """Extra rows (a view's better-fitting outline) are never held back, and every fifth *view*,
+    not every fifth row, is held back with all the outlines a photo of it would be matched with."""
+    entry = subset.entries["ofab-250-270"]
+    refs = _entry_references(entry.model_dump_json(), subset.colours(), [], 20)
+    rows = len(refs.rows)
+    assert rows >= 20 and len(refs.hashes) == len(refs.alternates) == len(refs.held) == rows
+    extra = [i for i in range(1, rows) if refs.hashes[i] == refs.hashes[i - 1]]  # same picture again
+    views = [i for i in range(rows) if i not in extra]
+    assert len(views) == 20
+    assert [refs.held[i] for i in views] == [k % HOLDOUT_EVERY == 0 for k in range(len(views))]
+    assert not any(refs.held[i] for i in extra)
+    for i in range(rows):
+        assert (len(refs.alternates[i]) > 0) == refs.held[i]  # its other nose direction at least
 
 
 def test_index_is_persisted_and_rebuilt_when_the_catalog_changes(tmp_path: Path) -> None:
