@@ -134,6 +134,16 @@ class MatchResult:
         return "No confident match. The suggestions below are tentative: treat the item as dangerous."
 
 
+@dataclass(frozen=True)
+class Measured:
+    """What a photo's image work gave: per-entry distances and per-group similarities."""
+
+    distances: np.ndarray
+    per_group: dict[str, dict[str, float]]
+    box: tuple[int, int, int, int]
+    size: tuple[int, int]
+
+
 @dataclass
 class _Calibration:
     temperature: float = 1.0
@@ -217,14 +227,31 @@ class PhotoMatcher:
         length_mm: float | None = None,
     ) -> MatchResult:
         """Rank entries for a photo (already loaded by `imaging.load_image`)."""
+        return self.rank(self.measure(image, crop), top=top, allowed=allowed, length_mm=length_mm)
+
+    def measure(self, image: Image.Image, crop: tuple[int, int, int, int] | None = None) -> Measured:
+        """The image work of a match (find the object, features, distances), done once: `rank`
+        can then apply different hints to it (evaluation ranks each photo with and without a
+        length)."""
         try:
             outlines = find_objects(image, crop)
         except NoObjectFound as exc:
             raise MatchRefused(str(exc)) from exc
-        obj = outlines[0]
         rows = self.features_.transform_both_ways(outlines)
         with _THREADS.limit(limits=1, user_api="openmp"):
             distances, per_group = self._distances(rows)
+        return Measured(distances, per_group, outlines[0].box, image.size)
+
+    def rank(
+        self,
+        measured: Measured,
+        *,
+        top: int = TOP_DEFAULT,
+        allowed: set[str] | None = None,
+        length_mm: float | None = None,
+    ) -> MatchResult:
+        """Scores, hints and the confident/tentative call for a measured photo."""
+        distances, per_group = measured.distances, measured.per_group
         probabilities = _softmax(-0.5 * (distances / self.calibration_.temperature) ** 2)
         suggestions = []
         for entry, p in zip(self.entries_, probabilities, strict=True):
@@ -242,7 +269,7 @@ class PhotoMatcher:
             )
             for i, (score, entry, reasons) in enumerate(suggestions[: max(1, top)])
         ]
-        return MatchResult(confident, ranked, obj.box, image.size)
+        return MatchResult(confident, ranked, measured.box, measured.size)
 
     def _distances(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
         """Per entry: the mean distance of its two nearest reference rows (a rendered view, or a

@@ -86,6 +86,15 @@ def test_user_crop_box_picks_the_object(subset: Catalog, matcher: PhotoMatcher) 
     assert (first, second) == ("f-1-grenade", "pg-7v")
 
 
+def test_measuring_once_and_ranking_with_other_hints_equals_matching(
+    subset: Catalog, matcher: PhotoMatcher
+) -> None:
+    image = heldout(subset, "ofab-250-270", 1, seed=8)[0]
+    measured = matcher.measure(image)
+    for hints in ({}, {"length_mm": 1500.0}, {"allowed": {"pfm-1"}}):
+        assert matcher.rank(measured, top=4, **hints) == matcher.match(image, top=4, **hints)
+
+
 def test_hints_and_size_re_rank(subset: Catalog, matcher: PhotoMatcher) -> None:
     image = heldout(subset, "f-1-grenade", 1)[0]
     plain = [s.id for s in matcher.match(image, top=6).suggestions]
