@@ -15,6 +15,7 @@ from ordnance_db.features import ImageFeatures, _along_axis, _solidity, cell_hog
 from ordnance_db.matcher import (
     HOLDOUT_EVERY,
     MatchRefused,
+    MatchResult,
     PhotoMatcher,
     _box_overlap,
     _entry_references,
@@ -97,15 +98,23 @@ def test_measuring_once_and_ranking_with_other_hints_equals_matching(
 
 def test_hints_and_size_re_rank(subset: Catalog, matcher: PhotoMatcher) -> None:
     image = heldout(subset, "f-1-grenade", 1)[0]
-    plain = [s.id for s in matcher.match(image, top=6).suggestions]
+    plain_result = matcher.match(image, top=6)
+    plain = [s.id for s in plain_result.suggestions]
     hinted = matcher.match(image, top=6, allowed={"tm-62m"})
     assert hinted.suggestions[0].id in ("tm-62m", "f-1-grenade")
     assert [s.id for s in hinted.suggestions].index("tm-62m") <= plain.index("tm-62m")
     assert hinted.suggestions[[s.id for s in hinted.suggestions].index("tm-62m")].reasons["hints"] == 1.0
     sized = matcher.match(image, top=6, length_mm=1460)  # the OFAB's length, not a grenade's
-    assert [s.id for s in sized.suggestions].index("ofab-250-270") < plain.index("ofab-250-270") or (
-        plain.index("ofab-250-270") == 0
-    )
+
+    def ofab_over_grenade(result: MatchResult) -> float:
+        scores = {s.id: s.score for s in result.suggestions}
+        return scores["ofab-250-270"] / scores["f-1-grenade"]
+
+    # the grenade's size factor falls to its floor (0.2), the OFAB's stays near 1
+    assert ofab_over_grenade(sized) > 4 * ofab_over_grenade(plain_result)
+    sized_ids = [s.id for s in sized.suggestions]
+    assert sized_ids.index("ofab-250-270") <= plain.index("ofab-250-270")
+    assert sized.suggestions[sized_ids.index("ofab-250-270")].reasons["size"] > 0.9
 
 
 def test_both_nose_directions_are_considered(subset: Catalog, matcher: PhotoMatcher) -> None:
