@@ -159,24 +159,18 @@ def _segment(rgb: np.ndarray, alternatives: bool = True) -> list[np.ndarray]:
             score > 1.6 * threshold,  # and still: only the object's most distinct part
         ):
             part = _clean(candidate[window], min_pixels)
-            if part is None:
-                continue
-            mask = _place(part, window, score.shape)
-            if not any(np.array_equal(mask, m) for m in masks):
-                masks.append(mask)
+            _add_if_new(masks, None if part is None else _place(part, window, score.shape), min_pixels)
         # a stick nearly as thick as the body: a wider opening of the usual outline
-        thinner = _trim_thin_attachments(masks[0], STRONG_TRIM)
-        if thinner.sum() >= min_pixels and not any(np.array_equal(thinner, m) for m in masks):
-            masks.append(thinner)
+        _add_if_new(masks, _trim_thin_attachments(masks[0], STRONG_TRIM), min_pixels)
         # a stick as thick as the body lying across it: keep what follows the long axis
-        along = _along_axis(masks[0])
-        if (
-            along is not None
-            and along.sum() >= min_pixels
-            and not any(np.array_equal(along, m) for m in masks)
-        ):
-            masks.append(along)
+        _add_if_new(masks, _along_axis(masks[0]), min_pixels)
     return masks
+
+
+def _add_if_new(masks: list[np.ndarray], mask: np.ndarray | None, min_pixels: float) -> None:
+    """Add an alternative outline unless there is none, it is too small, or it was found already."""
+    if mask is not None and mask.sum() >= min_pixels and not any(np.array_equal(mask, m) for m in masks):
+        masks.append(mask)
 
 
 def _place(part: np.ndarray, window: tuple[slice, slice], shape: tuple[int, ...]) -> np.ndarray:
