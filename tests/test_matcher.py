@@ -11,7 +11,18 @@ import pytest
 from PIL import Image
 
 from ordnance_db.catalog import Catalog, load_catalog
-from ordnance_db.features import ImageFeatures, _along_axis, _solidity, cell_hog, find_object, find_objects
+from ordnance_db.features import (
+    _A_EDGES,
+    _B_EDGES,
+    _L_EDGES,
+    ImageFeatures,
+    _along_axis,
+    _binned,
+    _solidity,
+    cell_hog,
+    find_object,
+    find_objects,
+)
 from ordnance_db.matcher import (
     HOLDOUT_EVERY,
     MatchRefused,
@@ -200,6 +211,24 @@ def test_cell_hog_equals_skimage_hog(subset: Catalog) -> None:
     for image in (grey / 255, rng.random((40, 96)), np.round(rng.random((43, 101)) * 3) / 3):
         expected = hog(image, orientations=9, pixels_per_cell=(8, 8), cells_per_block=(1, 1))
         np.testing.assert_allclose(cell_hog(image), expected, atol=1e-6)
+    # a stack of images is described image by image, in one call
+    stack = np.stack([grey / 255, rng.random((40, 96)), np.zeros((40, 96))])
+    np.testing.assert_allclose(cell_hog(stack), [cell_hog(image) for image in stack], atol=1e-12)
+
+
+def test_colour_histogram_bins_equal_numpys() -> None:
+    rng = np.random.default_rng(8)
+    edge_cases = [[-40, -40], [40, 60], [0, 10], [41, 61], [-40.5, 0], [20, 35], [-20.0000001, 59.9999]]
+    chroma = np.vstack([edge_cases, rng.uniform(-60, 80, (500, 2))])
+    a, b = _binned(chroma[:, 0], _A_EDGES), _binned(chroma[:, 1], _B_EDGES)
+    inside = (a >= 0) & (b >= 0)
+    ours = np.bincount(a[inside] * 4 + b[inside], minlength=16)
+    theirs, _, _ = np.histogram2d(chroma[:, 0], chroma[:, 1], bins=4, range=[[-40, 40], [-40, 60]])
+    np.testing.assert_array_equal(ours, theirs.ravel())
+    light = np.concatenate([[0, 25, 100, 100.01, -0.01], rng.uniform(-10, 110, 500)])
+    index = _binned(light, _L_EDGES)
+    expected = np.histogram(light, bins=4, range=(0, 100))[0]
+    np.testing.assert_array_equal(np.bincount(index[index >= 0], minlength=4), expected)
 
 
 def test_a_stick_as_thick_as_the_body_is_cut_off_along_the_axis() -> None:
