@@ -5,7 +5,8 @@ Three feature groups, each meaningful on its own so a suggestion can say why it 
   profile along the axis, solidity, extent, Hu moments;
 - colour: the share of the object's pixels nearest each vocabulary colour, and a coarse chroma
   histogram in CIELAB (a perceptual colour space);
-- texture: a histogram of oriented gradients (HOG) of the canonical grey-level crop.
+- texture: histograms of oriented gradients (HOG) of the canonical grey-level crop, as it is and
+  lightly smoothed.
 
 `ImageFeatures` follows scikit-learn's transformer API, so it composes in a Pipeline.
 """
@@ -176,7 +177,8 @@ def _segment(rgb: np.ndarray, alternatives: bool = True) -> list[np.ndarray]:
 
 def _add_if_new(masks: list[np.ndarray], mask: np.ndarray | None, min_pixels: float) -> None:
     """Add an alternative outline unless there is none, it is too small, or one found already
-    covers nearly the same pixels (it would only repeat that one's rows, at the cost of its own)."""
+    covers nearly the same pixels: its rows would nearly repeat that one's, and describing an
+    outline costs time."""
     if mask is None or mask.sum() < min_pixels:
         return
     if all((mask & m).sum() < SAME_OUTLINE * (mask | m).sum() for m in masks):
@@ -372,7 +374,7 @@ def _canonical(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
     # nothing is premultiplied and each channel is interpolated on its own.
     channels = np.dstack([(np.clip(rgb, 0, 1) * 255).astype(np.uint8), mask.astype(np.uint8) * 255])
     size = (channels.shape[1], channels.shape[0])
-    picture = Image.frombuffer("RGBX", size, channels.tobytes(), "raw", "RGBX", 0, 1)
+    picture = Image.frombuffer("RGBX", size, channels, "raw", "RGBX", 0, 1)
     turned = np.asarray(picture.rotate(angle, Image.Resampling.BILINEAR, expand=True))
     mask_r = turned[..., 3] > 127
     ys, xs = np.nonzero(mask_r)
@@ -383,8 +385,8 @@ def _canonical(rgb: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarra
     rgb_c = turned[y0:y1, x0:x1, :3].astype(np.float32) / 255.0
     if mask_c.shape[0] > mask_c.shape[1]:  # keep the long axis horizontal
         mask_c, rgb_c = mask_c.T, rgb_c.transpose(1, 0, 2)
-    rgb_c = np.ascontiguousarray(rgb_c)  # a fresh array: the background can be filled in place
-    rgb_c[~mask_c] = rgb_c[mask_c].mean(axis=0) if mask_c.any() else 0.0
+    rgb_c = np.ascontiguousarray(rgb_c)  # this function's own array, in C order after a transpose
+    rgb_c[~mask_c] = rgb_c[mask_c].mean(axis=0)  # the crop holds at least one object pixel
     return rgb_c, mask_c
 
 
@@ -500,10 +502,10 @@ def colour_features_both_ways(obj: FoundObject, palette: ColourPalette) -> tuple
     )
 
 
+# Bin edges of the chroma (a*, b*) and lightness histograms; values outside are not counted.
 _A_EDGES = np.linspace(-40, 40, 5)
 _B_EDGES = np.linspace(-40, 60, 5)
 _L_EDGES = np.linspace(0, 100, 5)
-"""Bin edges of the chroma (a*, b*) and lightness histograms; values outside are not counted."""
 
 
 def _binned(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -536,6 +538,8 @@ def texture_features(obj: FoundObject) -> np.ndarray:
 
 def texture_features_both_ways(objects: list[FoundObject]) -> np.ndarray:
     """Texture rows of each object as it lies, then with its ends swapped: one HOG call for all."""
+    if not objects:
+        return np.zeros((0, TEXTURE_DIMS), np.float32)
     images = np.concatenate([_texture_images(obj, both_ways=True) for obj in objects])
     return cell_hog(images).astype(np.float32).reshape(2 * len(objects), -1)
 

@@ -43,8 +43,8 @@ from ordnance_db.settings import VAR_DIR
 
 INDEX_FORMAT = "1"
 VIEWS_PER_ENTRY = 36
-"""Rendered views per entry. The texture group's two HOGs give the metric about 1,200 columns to
-learn; 24 views left its within-class spread poorly estimated (README, Accuracy)."""
+"""Rendered views per entry. With the texture group's two HOGs a row has 1,216 columns (1,080 of
+them texture); 24 views left the metric's within-class spread poorly estimated (README, Accuracy)."""
 GROUP_WEIGHTS = {"shape": 1.0, "colour": 0.7, "texture": 1.0}
 LDA_SHRINKAGE = 0.8
 """How far the learned metric's within-class covariance is pulled towards a multiple of the

@@ -15,11 +15,15 @@ from ordnance_db.features import (
     _A_EDGES,
     _B_EDGES,
     _L_EDGES,
+    SAME_OUTLINE,
     ImageFeatures,
+    _add_if_new,
     _along_axis,
     _binned,
+    _canonical,
     _solidity,
     cell_hog,
+    colour_features_both_ways,
     find_object,
     find_objects,
 )
@@ -173,6 +177,8 @@ def test_both_ways_rows_equal_the_flipped_objects_rows(subset: Catalog) -> None:
         np.delete(fast, np.r_[shares], axis=1), np.delete(direct, np.r_[shares], axis=1), atol=1e-4
     )
     np.testing.assert_allclose(fast[:, shares], direct[:, shares], atol=0.02)
+    texture = extractor.group_slices_["texture"]  # the mirrored HOGs reuse the smoothing: exact
+    np.testing.assert_array_equal(fast[:, texture], direct[:, texture])
 
 
 def test_alternative_outlines_come_after_the_usual_one(subset: Catalog) -> None:
@@ -213,7 +219,10 @@ def test_cell_hog_equals_skimage_hog(subset: Catalog) -> None:
         np.testing.assert_allclose(cell_hog(image), expected, atol=1e-6)
     # a stack of images is described image by image, in one call
     stack = np.stack([grey / 255, rng.random((40, 96)), np.zeros((40, 96))])
-    np.testing.assert_allclose(cell_hog(stack), [cell_hog(image) for image in stack], atol=1e-12)
+    np.testing.assert_array_equal(cell_hog(stack), [cell_hog(image) for image in stack])
+    np.testing.assert_array_equal(
+        cell_hog(np.stack([stack, stack[::-1]])), [cell_hog(stack), cell_hog(stack[::-1])]
+    )
 
 
 def test_colour_histogram_bins_equal_numpys() -> None:
@@ -229,6 +238,73 @@ def test_colour_histogram_bins_equal_numpys() -> None:
     index = _binned(light, _L_EDGES)
     expected = np.histogram(light, bins=4, range=(0, 100))[0]
     np.testing.assert_array_equal(np.bincount(index[index >= 0], minlength=4), expected)
+
+
+def test_colour_features_hold_numpys_histograms(subset: Catalog) -> None:
+    from skimage import color
+
+    palette = ImageFeatures(subset.colours()).fit().palette_
+    obj = find_object(heldout(subset, "pg-7v", 1, seed=3)[0])
+    pixels = color.rgb2lab(obj.rgb)[obj.mask]
+    chroma, _, _ = np.histogram2d(pixels[:, 1], pixels[:, 2], bins=4, range=[[-40, 40], [-40, 60]])
+    light = np.histogram(pixels[:, 0], bins=4, range=(0, 100))[0]
+    expected = np.concatenate([chroma.ravel(), light]) / len(pixels)
+    after_shares = slice(len(palette.names), len(palette.names) + len(expected))
+    for row in colour_features_both_ways(obj, palette):  # the same in both directions
+        np.testing.assert_allclose(row[after_shares], expected, rtol=1e-6)
+
+
+def test_canonical_turns_colour_and_mask_as_two_separate_rotations_would() -> None:
+    """One RGBX rotation for both: Pillow must not premultiply or skip the fourth channel."""
+    from skimage import draw, measure
+
+    rng = np.random.default_rng(4)
+    rgb = rng.random((90, 120, 3)).astype(np.float32)
+    mask = np.zeros((90, 120), bool)
+    rr, cc = draw.ellipse(45, 60, 12, 40, rotation=0.6)
+    mask[rr, cc] = True
+    rgb_c, mask_c = _canonical(rgb, mask)
+
+    props = measure.regionprops(mask.astype(np.uint8))[0]
+    angle = -np.degrees(props.orientation) + 90.0
+    y0, x0, y1, x1 = props.bbox
+
+    def turn(picture: np.ndarray) -> np.ndarray:
+        return np.asarray(Image.fromarray(picture).rotate(angle, Image.Resampling.BILINEAR, expand=True))
+
+    mask_r = turn(mask[y0:y1, x0:x1].astype(np.uint8) * 255) > 127
+    rgb_r = turn((np.clip(rgb[y0:y1, x0:x1], 0, 1) * 255).astype(np.uint8)).astype(np.float32) / 255
+    ys, xs = np.nonzero(mask_r)
+    window = np.s_[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    expected_mask, expected_rgb = mask_r[window], rgb_r[window]
+    if expected_mask.shape[0] > expected_mask.shape[1]:
+        expected_mask, expected_rgb = expected_mask.T, expected_rgb.transpose(1, 0, 2)
+    np.testing.assert_array_equal(mask_c, expected_mask)
+    np.testing.assert_array_equal(rgb_c[mask_c], expected_rgb[expected_mask])
+    background = rgb_c[~mask_c]
+    assert len(background) > 0
+    np.testing.assert_allclose(
+        background, np.broadcast_to(expected_rgb[expected_mask].mean(axis=0), background.shape), rtol=1e-6
+    )
+
+
+def test_an_outline_nearly_equal_to_one_found_is_not_added_again() -> None:
+    base = np.zeros((60, 100), bool)
+    base[10:50, 10:90] = True  # 3,200 pixels
+    masks = [base.copy()]
+    _add_if_new(masks, None, 10)
+    _add_if_new(masks, base.copy(), 10)  # the same
+    _add_if_new(masks, np.pad(base[2:, :], ((0, 2), (0, 0))) & base, 10)  # 10:48: IoU 0.95, kept
+    assert len(masks) == 2
+    nearly = masks[1].copy()
+    nearly[47, 10:50] = False  # IoU with the second 0.987, with the first 0.938: not kept
+    _add_if_new(masks, nearly, 10)
+    assert len(masks) == 2
+    small = np.zeros_like(base)
+    small[0:2, 0:2] = True
+    _add_if_new(masks, small, 10)  # too small
+    assert len(masks) == 2
+    assert SAME_OUTLINE > 0.95
 
 
 def test_a_stick_as_thick_as_the_body_is_cut_off_along_the_axis() -> None:
