@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test build lint bench clean
+.PHONY: run test build lint bench screenshots clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -34,6 +34,10 @@ test: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest
+
+## screenshots: retake the README's screenshots in docs/screenshots/ (real Chromium; `make test` leaves them alone)
+screenshots: $(VENV)/.dev-installed
+	ORDNANCE_SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest -q tests/test_browser.py
 
 ## bench: run every benchmark and print its figures
 bench: $(VENV)/.dev-installed

@@ -296,7 +296,7 @@ class _FontFiles:
 
 @lru_cache(maxsize=1)
 def _font_files() -> _FontFiles:
-    """Noto Sans and Noto Sans Arabic from the fontpkg wheels; a CJK font from the system if any."""
+    """Noto Sans, Noto Sans Arabic and Noto Sans SC, all from font wheels on the package index."""
     import fontpkg
 
     regular = Path(fontpkg.path(MAIN))
@@ -307,9 +307,7 @@ def _font_files() -> _FontFiles:
         arabic = None
     cjk = _find_cjk_font()
     if cjk is None:
-        LOG.warning(
-            "no Chinese font found (Debian: apt-get install fonts-noto-cjk): Chinese names will not show"
-        )
+        LOG.warning("no Chinese font found (pip install pylopdf-fonts-zh-cn): Chinese names will not show")
     return _FontFiles(regular, _bold_instance(regular) or regular, arabic, cjk)
 
 
@@ -326,7 +324,10 @@ def _bold_instance(variable: Path) -> Path | None:
     key = hashlib.sha256(f"{variable}:{stat.st_size}:{stat.st_mtime_ns}:wght700".encode()).hexdigest()[:12]
     stem = re.sub(r"[^A-Za-z0-9-]", "", variable.stem.split("[")[0]) or "font"
     name = f"{stem}-Bold-{key}.ttf"
-    for folder in (VAR_DIR / "fonts", Path(tempfile.gettempdir()) / "ordnance-db-fonts"):
+    for folder in (VAR_DIR / "fonts", None):
+        # Where var/ cannot be written, a private folder of this process: never a fixed shared
+        # path in /tmp, whose contents another user could have put there.
+        folder = folder or Path(tempfile.mkdtemp(prefix="ordnance-db-fonts-"))
         cached = folder / name
         if cached.exists():
             return cached
@@ -349,44 +350,18 @@ def _bold_instance(variable: Path) -> Path | None:
     return None
 
 
-_CJK_FILES = (".ttf", ".otf", ".ttc", ".otc")
-
-
 def _find_cjk_font() -> tuple[Path, int] | None:
-    """(file, face index) of a Simplified Chinese sans font from fontconfig, or known Debian paths."""
-    found: list[tuple[int, Path, int]] = []
+    """(file, face index) of Noto Sans SC from the pylopdf-fonts-zh-cn wheel (SIL OFL 1.1).
+
+    A font from a Python package, not the system, so a fresh machine with only Python renders
+    Chinese names exactly as CI does.
+    """
     try:
-        listing = subprocess.run(
-            ["fc-list", "-f", "%{family[0]}\t%{style[0]}\t%{index}\t%{file}\n", ":lang=zh-cn"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        listing = ""
-    for line in listing.splitlines():
-        parts = line.split("\t")
-        if len(parts) != 4 or not parts[2].isdigit():
-            continue
-        family, style, index, file = parts
-        path = Path(file)
-        if path.suffix.lower() not in _CJK_FILES or not path.exists():
-            continue
-        rank = 0 if family == "Noto Sans CJK SC" else 1 if family.startswith("Noto Sans CJK") else 2
-        rank += 5 * ("Mono" in family or "Serif" in family) + 3 * (style not in ("Regular", "Book", "Medium"))
-        found.append((rank, path, int(index)))
-    if found:
-        _, path, index = min(found, key=lambda f: (f[0], str(f[1]), f[2]))
-        return path, index
-    for file, index in (
-        ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
-        ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
-        ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
-    ):
-        if Path(file).exists():
-            return Path(file), index
-    return None
+        import pylopdf_fonts_zh_cn
+    except ImportError:
+        return None
+    path = Path(pylopdf_fonts_zh_cn.sans_path())
+    return (path, 0) if path.is_file() else None
 
 
 def _is_arabic(text: str) -> bool:

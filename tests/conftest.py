@@ -239,3 +239,37 @@ def write_real_subset(root: Path, ids: list[str]) -> Path:
     (catalog / "sources.yaml").write_text(yaml.safe_dump(sources, allow_unicode=True), encoding="utf-8")
     (root / "images").mkdir(exist_ok=True)
     return catalog
+
+
+def _tracked_changes() -> str | None:
+    """`git status` of tracked files, or None outside a git checkout."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_TRACKED] = _tracked_changes()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The run fails if it modified a tracked file (drawings, screenshots, catalog)."""
+    before = session.config.stash.get(_TRACKED, None)
+    after = _tracked_changes()
+    if before is None or after is None or after == before:
+        return
+    new = sorted(set(after.splitlines()) - set(before.splitlines()))
+    print("\nthe tests modified tracked files:\n  " + "\n  ".join(new or after.splitlines()), file=sys.stderr)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_TRACKED = pytest.StashKey[str | None]()

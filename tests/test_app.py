@@ -450,7 +450,6 @@ def _tree_state() -> dict[str, float]:
         ".ruff_cache",
         ".hypothesis",
         "__pycache__",
-        "screenshots",
     }
     state = {}
     for path in ROOT.rglob("*"):
@@ -517,3 +516,4 @@ def test_server_config_keeps_it_offline_and_light() -> None:
     assert config["server"]["maxUploadSize"] <= 25
     assert config["server"]["fileWatcherType"] == "none"
     assert config["runner"]["postScriptGC"] is False
+    assert config["client"]["showErrorDetails"] == "none"
