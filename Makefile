@@ -20,8 +20,9 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime-installed
 
 ## run: set up, build the catalog into the database, start the app on http://localhost:$(PORT)
+## (the photo-match index is built by the app in the background; tracked files are never written)
 run: $(VENV)/.runtime-installed
-	$(BIN)/python -m ordnance_db build
+	$(BIN)/python -m ordnance_db build --no-index
 	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
 
 ## build: validate the catalog and rebuild the derived database

@@ -7,7 +7,7 @@ itself: emoji would depend on the reader's system fonts.
 
 import streamlit as st
 
-from views.common import ENTRY_PAGE, safety_banner, safety_panel
+from views.common import ENTRY_PAGE, matcher_job, safety_banner, safety_panel
 
 st.set_page_config(page_title="UXO identification reference", page_icon="⚠️", layout="wide")
 
@@ -33,3 +33,4 @@ if page.url_path == browse.url_path and entry_id:
 safety_banner()
 page.run()
 safety_panel()
+matcher_job()  # the photo-match index loads or builds in a background thread from the first visit

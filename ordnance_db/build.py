@@ -1,7 +1,10 @@
 """Everything derived from the catalog, built in order and only when its inputs changed.
 
-catalog -> database (content hash in the database) -> drawings (hash stamp under var/) -> match
-index (hash stored with the index under var/).
+catalog -> database (content hash in the database) -> drawings check (hash stamp under var/) ->
+match index (hash stored with the index under var/).
+
+`build` never writes the committed drawings in images/: it renders them and reports the ones that
+differ, and `python -m ordnance_db render` rewrites them. So `make run` leaves tracked files alone.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+from PIL import Image
 from sqlalchemy.engine import Engine
 
 from ordnance_db import drawing
@@ -28,8 +33,9 @@ class BuildReport:
     entries: int
     database_built: bool
     drawings_checked: bool
-    drawings_written: list[Path] = field(default_factory=list)
+    drawings_stale: list[Path] = field(default_factory=list)
     index_built: bool = False
+    index_skipped: bool = False
 
 
 def _no_progress(items: Iterable[Any], _label: str) -> Iterable[Any]:
@@ -42,7 +48,22 @@ def drawings_stamp(catalog: Catalog) -> str:
     return hashlib.sha256(catalog.digest.encode() + code).hexdigest()
 
 
-def write_all_drawings(
+def _same_png(path: Path, fresh: Image.Image) -> bool:
+    """Decoded pixels, not PNG bytes: another zlib build writes other bytes for the same picture."""
+    try:
+        with Image.open(path) as committed:
+            return committed.size == fresh.size and np.array_equal(
+                np.asarray(committed.convert("RGBA")), np.asarray(fresh.convert("RGBA"))
+            )
+    except OSError:  # missing, unreadable or not a PNG: stale
+        return False
+
+
+def _same_text(path: Path, fresh: str) -> bool:
+    return path.is_file() and path.read_text(encoding="utf-8") == fresh
+
+
+def stale_drawings(
     catalog: Catalog,
     images_dir: Path = IMAGES_DIR,
     var_dir: Path = VAR_DIR,
@@ -50,24 +71,30 @@ def write_all_drawings(
     force: bool = False,
     progress: Progress = _no_progress,
 ) -> tuple[bool, list[Path]]:
-    """Render every entry's side.png and drawing.svg unless nothing they depend on changed."""
+    """Render every entry's side.png and drawing.svg and list the committed files that differ or are
+    missing; nothing is written under images/ (`render` does that). Returns (checked, stale).
+
+    Skipped when a stamp under var/ says this catalog and renderer were checked and all matched.
+    """
     stamp_file = Path(var_dir) / "drawings.stamp"
     stamp = drawings_stamp(catalog)
-    complete = all(
-        (Path(images_dir) / e.id / name).exists()
-        for e in catalog.entries.values()
-        if e.geometry
-        for name in ("side.png", "drawing.svg")
-    )
-    if not force and complete and stamp_file.exists() and stamp_file.read_text() == stamp:
+    if not force and stamp_file.exists() and stamp_file.read_text() == stamp:
         return False, []
     colours = catalog.colours()
-    written: list[Path] = []
-    for entry in progress(catalog.entries.values(), "drawings"):
-        written += drawing.write_drawings(entry, colours, images_dir)
-    stamp_file.parent.mkdir(parents=True, exist_ok=True)
-    stamp_file.write_text(stamp)
-    return True, written
+    drawable = [e for e in catalog.entries.values() if e.geometry is not None]
+    stale: list[Path] = []
+    for entry in progress(drawable, "rendering drawings"):
+        assert entry.geometry is not None
+        folder = Path(images_dir) / entry.id
+        side = drawing.render_side(entry, colours, view=entry.geometry.reference_view)
+        if not _same_png(folder / "side.png", side):
+            stale.append(folder / "side.png")
+        if not _same_text(folder / "drawing.svg", drawing.render_svg(entry, colours)):
+            stale.append(folder / "drawing.svg")
+    if not stale:
+        stamp_file.parent.mkdir(parents=True, exist_ok=True)
+        stamp_file.write_text(stamp)
+    return True, stale
 
 
 def build_all(
@@ -77,12 +104,19 @@ def build_all(
     var_dir: Path = VAR_DIR,
     *,
     force: bool = False,
+    index: bool = True,
     progress: Progress = _no_progress,
 ) -> BuildReport:
-    """Validate the catalog (raising CatalogError), then bring every derived artefact up to date."""
+    """Validate the catalog (raising CatalogError), then bring every derived artefact up to date.
+
+    With `index=False` the match index is left to whoever needs it first (the app builds it in a
+    background thread, so it serves at once).
+    """
     catalog = load_catalog(catalog_dir, images_dir)
-    built = build_database(catalog, engine, force=force, progress=lambda items: progress(items, "database"))
-    checked, written = write_all_drawings(catalog, images_dir, var_dir, force=force, progress=progress)
+    built = build_database(
+        catalog, engine, force=force, progress=lambda items: progress(items, "building database")
+    )
+    checked, stale = stale_drawings(catalog, images_dir, var_dir, force=force, progress=progress)
     drawable = sum(1 for e in catalog.entries.values() if e.geometry is not None or e.images)
-    index_built = drawable >= 2 and load_matcher(catalog, var_dir, progress=progress)[1]
-    return BuildReport(len(catalog.entries), built, checked, written, index_built)
+    index_built = index and drawable >= 2 and load_matcher(catalog, var_dir, progress=progress)[1]
+    return BuildReport(len(catalog.entries), built, checked, stale, index_built, not index)

@@ -10,7 +10,8 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +26,44 @@ class UserError(Exception):
     """Bad input from the user: printed as one line, exit code 1."""
 
 
-def _bar(items: Iterable[Any], description: str) -> Iterable[Any]:
-    """A tqdm progress bar on stderr when it is a terminal; nothing in pipes and CI logs."""
-    from tqdm import tqdm
+PLAIN_EVERY_S = 15.0
+"""Without a terminal (pipes, CI logs, `make run` under a supervisor), a count line this often."""
 
-    return tqdm(items, desc=description, unit="entry", disable=None, file=sys.stderr, leave=False)
+
+def _bar(items: Iterable[Any], description: str) -> Iterable[Any]:
+    """Progress of one long step on stderr: a tqdm bar on a terminal, plain lines elsewhere.
+
+    Either way the step ends with one line saying how many items it did and how long it took.
+    """
+    total = len(items) if hasattr(items, "__len__") else None  # type: ignore[arg-type]
+    return _steps(items, description, total, sys.stderr.isatty())
+
+
+def _steps(items: Iterable[Any], description: str, total: int | None, tty: bool) -> Iterator[Any]:
+    of = f"/{total}" if total is not None else ""
+    start = last = time.monotonic()
+    done = 0
+    if tty:
+        from tqdm import tqdm
+
+        items = tqdm(items, desc=description, total=total, unit="entry", file=sys.stderr, leave=False)
+    else:
+        print(f"{description}… 0{of}", file=sys.stderr, flush=True)
+    for item in items:
+        yield item
+        done += 1
+        now = time.monotonic()
+        if not tty and now - last >= PLAIN_EVERY_S:
+            print(f"{description} {done}{of}", file=sys.stderr, flush=True)
+            last = now
+    elapsed = time.monotonic() - start
+    print(f"{description} {done}{of} done in {elapsed:.1f} s", file=sys.stderr, flush=True)
 
 
 def _progress(description: str) -> Callable[[Iterable[Any]], Iterable[Any]]:
-    return lambda items: _bar(items, description)
+    """For the short database build before a query: a bar on a terminal, silent in pipes (the
+    query's output, and its one-line errors, stay alone)."""
+    return lambda items: _bar(items, description) if sys.stderr.isatty() else items
 
 
 def _engine() -> Any:
@@ -99,12 +129,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Derive the database and drawings from the catalog (each skipped when its inputs did not change)."""
+    """Derive the database and the match index from the catalog, and check the committed drawings
+    against the renderer (each skipped when its inputs did not change; drawings are written only
+    by `render`)."""
     from ordnance_db.build import build_all
 
     engine = db.get_engine()
     try:
-        report = build_all(engine, force=args.force, progress=_bar)
+        report = build_all(engine, force=args.force, index=not args.no_index, progress=_bar)
     except catalog_mod.CatalogError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -112,11 +144,20 @@ def cmd_build(args: argparse.Namespace) -> int:
     state = "built" if report.database_built else "already up to date"
     where = engine.url.render_as_string(hide_password=True)
     print(f"database {state}: {report.entries} entries ({where})")
-    if report.drawings_checked:
-        print(f"drawings checked: {len(report.drawings_written)} file(s) written under {IMAGES_DIR}")
+    if report.drawings_stale:
+        ids = sorted({p.parent.name for p in report.drawings_stale})
+        print(
+            f"drawings: {len(report.drawings_stale)} file(s) under {IMAGES_DIR} differ from the renderer; "
+            f"left alone (to rewrite them: python -m ordnance_db render {' '.join(ids)})"
+        )
+    elif report.drawings_checked:
+        print("drawings checked: all match the renderer")
     else:
-        print("drawings already up to date")
-    print("match index built" if report.index_built else "match index already up to date")
+        print("drawings already checked")
+    if report.index_skipped:
+        print("match index not built (--no-index): the app builds it in the background")
+    else:
+        print("match index built" if report.index_built else "match index already up to date")
     return 0
 
 
@@ -431,6 +472,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help=cmd_build.__doc__, description=cmd_build.__doc__)
     p.add_argument("--force", action="store_true", help="rebuild even if nothing changed")
+    p.add_argument(
+        "--no-index",
+        action="store_true",
+        help="skip the photo-match index (the app builds it in the background; `make run` uses this)",
+    )
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("render", help=cmd_render.__doc__, description=cmd_render.__doc__)

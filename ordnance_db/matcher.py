@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -547,6 +547,19 @@ def index_digest(catalog: Catalog) -> str:
     return h.hexdigest()
 
 
+class _Counted:
+    """An iterator that knows its length, so a progress display can show n/N."""
+
+    def __init__(self, items: Iterable[Any], total: int) -> None:
+        self.items, self.total = items, total
+
+    def __len__(self) -> int:
+        return self.total
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.items)
+
+
 def build_matcher(
     catalog: Catalog,
     *,
@@ -570,7 +583,7 @@ def build_matcher(
     )
     results = joblib.Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
     if progress is not None:
-        results = progress(results, "match index")
+        results = progress(_Counted(results, len(entries)), "building match index")
     rows, labels, hashes, alternates, held = [], [], [], [], []
     for entry, refs in zip(entries, results, strict=True):
         rows.append(refs.rows)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import io
 import os
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,9 +22,11 @@ from streamlit.testing.v1 import AppTest
 from ordnance_db import db, scenes
 from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.imaging import ImageRefused, load_image
-from ordnance_db.matcher import MatchRefused, PhotoMatcher, load_matcher, match_photo
+from ordnance_db.matcher import MatchRefused, PhotoMatcher, build_matcher, load_matcher, match_photo
 from ordnance_db.search import Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+from tests.conftest import write_real_subset
+from views import common
 from views.common import md
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,9 +63,28 @@ def matcher(catalog: Catalog) -> PhotoMatcher:
 
 
 @pytest.fixture
-def app(searcher: Searcher) -> Iterator[AppTest]:
+def app(
+    searcher: Searcher, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[AppTest]:
+    """The app, with its background matcher job (views.common.matcher_job) started afresh: it hands
+    over the session's `matcher` when the test uses that fixture, and otherwise never finishes, so
+    no test builds the index in a second thread."""
+    never = threading.Event()
+    if "matcher" in request.fixturenames:
+        fitted = request.getfixturevalue("matcher")
+        monkeypatch.setattr(common, "prepare_matcher", lambda progress: fitted)
+    else:
+
+        def waiting(progress: Any) -> PhotoMatcher:
+            never.wait()
+            raise MatchRefused("the test ended")
+
+        monkeypatch.setattr(common, "prepare_matcher", waiting)
+    common.matcher_job.clear()
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT_S)
     yield at
+    never.set()
+    common.matcher_job.clear()
 
 
 def photo_bytes(catalog: Catalog, entry_id: str, seed: int = 3) -> bytes:
@@ -339,6 +362,61 @@ def test_empty_crop_is_a_sentence(app: AppTest, catalog: Catalog, matcher: Photo
     app.number_input(key="crop_x1").set_value(app.number_input(key="crop_x0").value).run()
     no_exception(app)
     assert any("The box is empty" in e.value for e in app.error)
+
+
+def test_identify_says_the_matcher_is_getting_ready_until_it_is(
+    app: AppTest, searcher: Searcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the index is built in the background, Identify says so and every other page works;
+    once it is ready, the same session identifies photos (issue 14)."""
+    catalog_dir = write_real_subset(tmp_path, ["pfm-1", "f-1-grenade", "shoab-0-5"])
+    subset = load_catalog(catalog_dir, tmp_path / "images")
+    small = build_matcher(subset, views=6, n_jobs=1)
+    release = threading.Event()
+
+    def slow_build(progress: Any) -> PhotoMatcher:
+        entries = iter(progress(list(subset.entries), "building match index"))
+        next(entries)
+        assert release.wait(TIMEOUT_S), "the test never released the build"
+        for _ in entries:
+            pass
+        return small
+
+    monkeypatch.setattr(common, "prepare_matcher", slow_build)
+    common.matcher_job.clear()
+    open_identify(app)
+    no_exception(app)
+    status = app.container("matcher_status").info[0].value
+    assert "getting ready" in status and "of 3 entries" in status
+    assert not app.file_uploader and not suggestion_names(app)
+    assert app.container("photo_warning").error  # the safety warning shows meanwhile
+    assert app.container("safety_panel")  # and so does the rest of the app's frame
+    app.switch_page("views/browse.py").run()
+    no_exception(app)
+    assert result_count(app) == searcher.count()
+
+    release.set()
+    assert common.matcher_job().wait(TIMEOUT_S)
+    app.switch_page("views/identify.py").run()
+    no_exception(app)
+    assert not [i for i in app.info if "getting ready" in i.value]
+    data = photo_bytes(subset, "pfm-1")
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+    no_exception(app)
+    expected = match_photo(small, data)
+    assert suggestion_names(app) == [f"**{i}. {md(s.name)}**" for i, s in enumerate(expected.suggestions, 1)]
+
+
+def test_identify_says_when_the_matcher_failed(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(progress: Any) -> PhotoMatcher:
+        raise MatchRefused("Photo matching needs at least two entries with a drawing or a photo.")
+
+    monkeypatch.setattr(common, "prepare_matcher", broken)
+    common.matcher_job.clear()
+    open_identify(app)
+    no_exception(app)
+    assert "could not be prepared" in app.container("matcher_status").error[0].value
+    assert not app.file_uploader
 
 
 @pytest.mark.parametrize(

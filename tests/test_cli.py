@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
 from ordnance_db.cli import build_parser
+from tests.conftest import write_real_subset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,6 +64,28 @@ def test_build_is_idempotent(mini_catalog: Path, run_cli) -> None:
     second = run_cli("build")
     assert "database built: 4 entries" in first.stdout
     assert "already up to date" in second.stdout
+
+
+def test_build_prints_each_step_on_stderr_without_a_terminal(tmp_path: Path, run_cli) -> None:
+    """A line per long step, with n/N and the time taken, even in a pipe (issue 14); drawings are
+    checked, never written: a changed committed drawing is reported and left alone."""
+    catalog = write_real_subset(tmp_path, ["pfm-1", "f-1-grenade", "shoab-0-5"])
+    first = run_cli("render")
+    assert first.returncode == 0, first.stderr
+    side = tmp_path / "images" / "pfm-1" / "side.png"
+    side.write_bytes(b"not the renderer's picture")
+    result = run_cli("build", catalog=catalog)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    for step in ("building database", "rendering drawings", "building match index"):
+        assert f"{step}… 0/3" in lines, result.stderr
+        assert any(re.fullmatch(rf"{step} 3/3 done in \d+\.\d s", line) for line in lines), result.stderr
+    assert side.read_bytes() == b"not the renderer's picture"
+    assert "1 file(s)" in result.stdout and "render pfm-1" in result.stdout
+    assert "match index built" in result.stdout
+    again = run_cli("build", "--no-index", catalog=catalog)
+    assert "rendering drawings… 0/3" in again.stderr  # checked again until the drawings match
+    assert "building match index" not in again.stderr and "--no-index" in again.stdout
 
 
 def test_build_refuses_a_broken_catalog(mini_catalog: Path, run_cli) -> None:

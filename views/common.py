@@ -8,7 +8,11 @@ escaped). Nothing here uses `unsafe_allow_html`.
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -17,7 +21,7 @@ import streamlit as st
 from sqlalchemy.engine import Engine
 
 from ordnance_db import db
-from ordnance_db.catalog import Catalog, load_catalog
+from ordnance_db.catalog import load_catalog
 from ordnance_db.schema import Entry
 from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
@@ -83,19 +87,89 @@ def entry_names() -> dict[str, str]:
     return {hit.id: hit.name for hit in result.hits}
 
 
-@st.cache_resource(show_spinner=False)
-def get_catalog() -> Catalog:
-    """The validated catalog; the photo matcher is built from it."""
-    return load_catalog(CATALOG_DIR, IMAGES_DIR)
+Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 
 
-@st.cache_resource(show_spinner="Preparing the photo matcher (the first time takes one or two minutes)…")
-def get_matcher() -> PhotoMatcher:
-    """The fitted matcher, loaded from var/ or built once and saved there."""
-    from ordnance_db.matcher import load_matcher  # scikit-learn loads only for the Identify page
+class MatcherJob:
+    """The photo matcher, loaded from var/ or built there in a background thread.
 
-    matcher, _built = load_matcher(get_catalog())
+    Building the index takes a minute or more; the app serves meanwhile and only the Identify
+    page waits. `phase` is "loading" until the build proper starts ("building", with `done` of
+    `total` entries), then "ready" or "failed".
+    """
+
+    def __init__(self, prepare: Callable[[Progress], PhotoMatcher]) -> None:
+        self.phase = "loading"
+        self.done = 0
+        self.total = 0
+        self._result: PhotoMatcher | None = None
+        self.error: BaseException | None = None
+        self._finished = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(prepare,), name="match-index", daemon=True)
+        self._thread.start()
+
+    def _count(self, items: Iterable[Any], _label: str) -> Iterator[Any]:
+        """load_matcher's progress callback: called only when the index has to be built."""
+        self.phase = "building"
+        self.total = len(items) if hasattr(items, "__len__") else 0  # type: ignore[arg-type]
+
+        def counted() -> Iterator[Any]:
+            for item in items:
+                yield item
+                self.done += 1
+
+        return counted()
+
+    def _run(self, prepare: Callable[[Progress], PhotoMatcher]) -> None:
+        try:
+            self._result = prepare(self._count)
+            self.phase = "ready"
+        except Exception as exc:  # the Identify page says so in a sentence; the log has the details
+            logging.getLogger(__name__).exception("the photo matcher could not be prepared")
+            self.error = exc
+            self.phase = "failed"
+        finally:
+            self._finished.set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """True once the matcher is ready or failed (waiting at most `timeout_s`)."""
+        return self._finished.wait(timeout_s)
+
+    def wait_while_loading(self, timeout_s: float) -> None:
+        """Wait while a current index is being read from var/ (seconds), not while one is built."""
+        deadline = time.monotonic() + timeout_s
+        while self.phase == "loading" and not self.wait(min(0.2, max(0.0, deadline - time.monotonic()))):
+            if time.monotonic() >= deadline:
+                return
+
+    @property
+    def ready(self) -> bool:
+        return self._result is not None
+
+    def matcher(self) -> PhotoMatcher:
+        """The fitted matcher; call only when `ready`."""
+        if self._result is None:
+            raise RuntimeError("the photo matcher is not ready yet")
+        return self._result
+
+
+def prepare_matcher(progress: Progress) -> PhotoMatcher:
+    """The matcher from var/, built and saved there first if the catalog or code changed."""
+    from ordnance_db.matcher import load_matcher  # scikit-learn loads in the job's thread
+
+    matcher, _built = load_matcher(load_catalog(CATALOG_DIR, IMAGES_DIR), progress=progress)
     return matcher
+
+
+@st.cache_resource(show_spinner=False)
+def matcher_job() -> MatcherJob:
+    """Started once per process, after the first page any visitor opens (app.py calls this)."""
+    return MatcherJob(prepare_matcher)
+
+
+def get_matcher() -> PhotoMatcher:
+    """The fitted matcher; only once `matcher_job().ready` (the Identify page checks)."""
+    return matcher_job().matcher()
 
 
 # --- safe text -----------------------------------------------------------------------------------

@@ -17,9 +17,11 @@ from ordnance_db.matcher import MatchRefused, MatchResult, Suggestion, match_pho
 from ordnance_db.search import Query
 from views.common import (
     ENTRY_PAGE,
+    MatcherJob,
     get_matcher,
     get_searcher,
     get_vocabulary,
+    matcher_job,
     md,
     side_thumbnail,
 )
@@ -28,6 +30,9 @@ PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif"]
 CROP_KEYS = ("crop_x0", "crop_y0", "crop_x1", "crop_y1")
 REASONS = {"shape": "shape", "colour": "colour", "texture": "texture", "size": "size fit"}
 _CACHE = "_match_cache"
+LOAD_WAIT_S = 20.0
+"""How long the page waits for a current index to load from var/ before saying it is getting ready."""
+REFRESH_S = 3.0
 
 
 def hints() -> tuple[set[str] | None, float | None]:
@@ -203,6 +208,37 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
         suggestion_card(rank, suggestion, cropped)
 
 
+def getting_ready(job: MatcherJob) -> bool:
+    """True when the matcher is ready; otherwise say so (the page re-checks by itself)."""
+    job.wait_while_loading(LOAD_WAIT_S)  # a current index on disk loads in seconds; a build takes longer
+    if job.ready:
+        return True
+    if job.error is not None:
+        with st.container(key="matcher_status"):
+            st.error(
+                "The photo matcher could not be prepared, so photo identification is not available. "
+                "The other pages work. Ask whoever runs this service to check its log.",
+                icon=":material/error:",
+            )
+        return False
+
+    @st.fragment(run_every=REFRESH_S)
+    def status() -> None:
+        if job.ready or job.error is not None:
+            st.rerun(scope="app")
+        progress = f" ({job.done} of {job.total} entries)" if job.total else ""
+        with st.container(key="matcher_status"):
+            st.info(
+                "The photo matcher is getting ready: its index is built once after an update, "
+                f"which takes about a minute{progress}. This page will continue by itself; "
+                "the other pages work meanwhile.",
+                icon=":material/hourglass_top:",
+            )
+
+    status()
+    return False
+
+
 st.title("Identify from a photo")
 with st.container(key="photo_warning"):
     st.error(
@@ -210,12 +246,13 @@ with st.container(key="photo_warning"):
         "Never touch, move or uncover the item to get a better picture.",
         icon=":material/front_hand:",
     )
-data = photo()
-allowed, length_mm = hints()
-if data is not None:
-    results(data, allowed, length_mm)
-else:
-    st.caption(
-        "The photo is analysed in memory and never stored. Suggestions compare its shape, colour and "
-        "texture with drawings of every catalog entry; they are never proof of what an item is."
-    )
+if getting_ready(matcher_job()):  # not st.stop(): app.py still draws the safety panel after the page
+    data = photo()
+    allowed, length_mm = hints()
+    if data is not None:
+        results(data, allowed, length_mm)
+    else:
+        st.caption(
+            "The photo is analysed in memory and never stored. Suggestions compare its shape, colour "
+            "and texture with drawings of every catalog entry; they are never proof of what an item is."
+        )
