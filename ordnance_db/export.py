@@ -8,7 +8,7 @@ catalog build (digest and date) it came from.
 - `write_pdf` / `pdf_bytes`: one entry -> its one-page sheet; several -> a field booklet (cover,
   contents, one sheet per entry, index of every name in every script).
 - `write_csv` / `csv_bytes`, `write_json` / `json_bytes`: flat table and full entries.
-- `render_sheet_png`: a sheet as a PNG through poppler's pdftoppm, for the docs.
+- `render_sheet_png`: a sheet as a PNG through PDFium (pypdfium2), for the docs.
 
 Catalog text is data: it is never passed through anything that interprets markup (no fpdf2
 markdown, no HTML). Files are written to a temporary name and moved into place, so a failed
@@ -28,8 +28,6 @@ import logging
 import math
 import os
 import re
-import shutil
-import subprocess
 import sys
 import tempfile
 import xml.etree.ElementTree as ET
@@ -40,6 +38,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any, Literal
 
+import pypdfium2
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.errors import FPDFException
@@ -1451,28 +1450,19 @@ def write_pdf(
 def render_sheet_png(
     engine: Engine, entry_id: str, out_png: str | os.PathLike[str], paper: Paper | str = "A4", dpi: int = 110
 ) -> Path:
-    """One sheet as a PNG (poppler's pdftoppm), for the README and docs/."""
-    pdftoppm = shutil.which("pdftoppm")
-    if pdftoppm is None:
-        raise ExportError("pdftoppm is needed to render PNGs (Debian package poppler-utils)")
+    """One sheet as a PNG, rendered by PDFium (pypdfium2, from PyPI: no system tool needed)."""
     entries = select_entries(engine, [entry_id])
     target = Path(out_png)
     if not target.parent.is_dir():
         raise ExportError(f"cannot write {target}: the folder {target.parent} does not exist")
-    with tempfile.TemporaryDirectory() as folder:
-        sheet = Path(folder) / "sheet.pdf"
-        sheet.write_bytes(pdf_bytes(engine, entries, paper))
-        stem = Path(folder) / "sheet"
-        result = subprocess.run(
-            [pdftoppm, "-png", "-r", str(dpi), "-singlefile", str(sheet), str(stem)],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if result.returncode != 0:
-            raise ExportError(f"pdftoppm failed: {result.stderr.strip() or result.returncode}")
-        _write_atomic(target, stem.with_suffix(".png").read_bytes())
+    document = pypdfium2.PdfDocument(pdf_bytes(engine, entries, paper))
+    try:
+        picture = document[0].render(scale=dpi / 72).to_pil()
+    finally:
+        document.close()
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG", optimize=True)
+    _write_atomic(target, buffer.getvalue())
     return target
 
 
