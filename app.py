@@ -6,7 +6,9 @@ itself: emoji would depend on the reader's system fonts.
 """
 
 import streamlit as st
+from sqlalchemy.exc import SQLAlchemyError
 
+from ordnance_db import db
 from views.common import ENTRY_PAGE, matcher_job, safety_banner, safety_panel
 
 st.set_page_config(page_title="UXO identification reference", page_icon="⚠️", layout="wide")
@@ -30,7 +32,11 @@ page = st.navigation(pages)
 entry_id = st.query_params.get("id")
 if page.url_path == browse.url_path and entry_id:
     st.switch_page(ENTRY_PAGE, query_params={"id": entry_id})
-safety_banner()
-page.run()
-safety_panel()
+try:
+    safety_banner()
+    page.run()
+    safety_panel()
+except (db.DatabaseFault, SQLAlchemyError) as exc:  # one sentence, never a traceback; retried next run
+    st.error(db.fault_message(exc, db.database_url()))
+    st.stop()
 matcher_job()  # the photo-match index loads or builds in a background thread from the first visit

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Engine
 
 from ordnance_db import drawing
 from ordnance_db.catalog import Catalog, load_catalog
-from ordnance_db.db import build_database
+from ordnance_db.db import build_database, with_repair
 from ordnance_db.matcher import load_matcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
 
@@ -113,8 +113,11 @@ def build_all(
     background thread, so it serves at once).
     """
     catalog = load_catalog(catalog_dir, images_dir)
-    built = build_database(
-        catalog, engine, force=force, progress=lambda items: progress(items, "building database")
+    built = with_repair(
+        engine,
+        lambda: build_database(
+            catalog, engine, force=force, progress=lambda items: progress(items, "building database")
+        ),
     )
     checked, stale = stale_drawings(catalog, images_dir, var_dir, force=force, progress=progress)
     drawable = sum(1 for e in catalog.entries.values() if e.geometry is not None or e.images)

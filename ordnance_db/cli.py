@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ordnance_db import catalog as catalog_mod
 from ordnance_db import db
 from ordnance_db.schema import Entry
@@ -544,6 +546,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args))
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except db.DatabaseFault as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SQLAlchemyError as exc:  # the database failed in the middle of a command
+        print(f"error: {db.fault_message(exc, db.database_url())}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -7,6 +7,7 @@ validated catalog in one transaction, so readers never see a half-built catalog.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import uuid
@@ -26,16 +27,19 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    inspect,
     select,
 )
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ordnance_db.catalog import Catalog, catalog_digest, load_catalog
 from ordnance_db.schema import Entry
-from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
+from ordnance_db.settings import CATALOG_DIR, DB_READ_ONLY, IMAGES_DIR, VAR_DIR
 from ordnance_db.text import normalise
+
+log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "1"
 """Bump when the tables change: a database built by older code is then rebuilt, not misread."""
@@ -124,13 +128,66 @@ _engines: dict[str, Engine] = {}
 _engines_lock = threading.Lock()
 
 
+class DatabaseFault(RuntimeError):
+    """The database cannot be used; the message is one sentence for a person, never a traceback."""
+
+
+def fault_message(exc: BaseException, url: str) -> str:
+    """One sentence saying what is wrong with the database at `url`, without its password.
+
+    The driver's own first line is kept (it names the host, the port or the missing database),
+    with a hint for the commonest causes.
+    """
+    shown = _shown_url(url)
+    if isinstance(exc, DatabaseFault):
+        return str(exc)
+    if isinstance(exc, ArgumentError | NoSuchModuleError | ValueError):
+        return (
+            f"ORDNANCE_DB_URL is not a database URL this program can use ({shown}): "
+            "expected sqlite:///path or postgresql+psycopg://user@host/database"
+        )
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    first = detail[0].strip() if detail else type(exc).__name__
+    text = first.lower()
+    if "password authentication failed" in text or "no password supplied" in text:
+        hint = "check the user name and password"
+    elif "does not exist" in text and "database" in text:
+        hint = "create the database (createdb) or correct its name"
+    elif "could not translate host name" in text or "name or service not known" in text:
+        hint = "the host name is wrong or not reachable"
+    elif "connection refused" in text or "is the server running" in text:
+        hint = "is the database server running?"
+    elif "timeout" in text or "timed out" in text:
+        hint = "the server did not answer in time"
+    elif "permission denied" in text or "read-only" in text or "readonly" in text:
+        hint = "this database role or file may only read; run the release build with write rights"
+    elif "not a database" in text or "malformed" in text:
+        hint = "the file is damaged; run 'python -m ordnance_db build --force' to rebuild it"
+    else:
+        hint = "see the database server's log"
+    return f"the database at {shown} cannot be used: {first} ({hint})"
+
+
+def _shown_url(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return "an unreadable URL"
+
+
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per URL per process; engines are thread-safe and pool their connections."""
+    """One engine per URL per process; engines are thread-safe and pool their connections.
+
+    A malformed URL or a missing driver raises DatabaseFault with one readable sentence.
+    """
     url = url or database_url()
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            engine = _make_engine(url)
+            try:
+                engine = _make_engine(url)
+            except (ArgumentError, NoSuchModuleError, ValueError, ImportError) as exc:
+                raise DatabaseFault(fault_message(exc, url)) from None
             _engines[url] = engine
         return engine
 
@@ -149,6 +206,8 @@ def _make_engine(url: str) -> Engine:
             cursor.close()
 
         return engine
+    if url.startswith("postgresql"):  # an unreachable host is reported within seconds, not minutes
+        return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
     return create_engine(url, pool_pre_ping=True)
 
 
@@ -158,7 +217,9 @@ def read_meta(engine: Engine, key: str) -> Any:
         with Session(engine) as session:
             row = session.get(MetaRow, key)
             return row.value if row else None
-    except DBAPIError:  # no tables yet
+    except DBAPIError:
+        if inspect(engine).has_table(MetaRow.__tablename__):
+            raise  # the database failed, it is not simply unbuilt
         return None
 
 
@@ -233,12 +294,99 @@ def ensure_built(
     catalog_dir: Path = CATALOG_DIR,
     images_dir: Path = IMAGES_DIR,
     progress: Callable[[Iterable[Entry]], Iterable[Entry]] | None = None,
+    *,
+    read_only: bool = DB_READ_ONLY,
 ) -> bool:
-    """Build the database if it is missing or older than the catalog; raise CatalogError if invalid."""
-    Base.metadata.create_all(engine)
-    if is_current(engine, catalog_digest(catalog_dir)):
-        return False
-    return build_database(load_catalog(catalog_dir, images_dir), engine, progress=progress)
+    """Build the database if it is missing or older than the catalog.
+
+    Raises CatalogError if the catalog is invalid and DatabaseFault (one sentence) if the database
+    cannot be used. A damaged SQLite file is derived data: it is moved aside and rebuilt. With
+    `read_only` (a replica whose role may only read) nothing is built: the release in the database
+    is served, and only a database with no release or another table layout is a fault.
+    """
+    if read_only:
+        return _check_release(engine, catalog_digest(catalog_dir))
+
+    def attempt() -> bool:
+        Base.metadata.create_all(engine)
+        if is_current(engine, catalog_digest(catalog_dir)):
+            return False
+        return build_database(load_catalog(catalog_dir, images_dir), engine, progress=progress)
+
+    return with_repair(engine, attempt)
+
+
+def _check_release(engine: Engine, digest: str) -> bool:
+    try:
+        schema = read_meta(engine, "schema_version")
+        if schema != SCHEMA_VERSION:
+            state = "has not been built" if schema is None else "was built by another version of this program"
+            raise DatabaseFault(
+                f"the database {state}: run 'python -m ordnance_db build' once with write rights "
+                "(this replica's role may only read)"
+            )
+        if read_meta(engine, "digest") != digest:
+            log.warning(
+                "serving the catalog release in the database, which differs from this replica's files"
+            )
+    except SQLAlchemyError as exc:
+        raise DatabaseFault(fault_message(exc, engine.url.render_as_string(hide_password=False))) from None
+    return False
+
+
+def with_repair(engine: Engine, work: Callable[[], bool]) -> bool:
+    """Run `work`; on a damaged SQLite file move it aside and run it once more on a fresh file."""
+    try:
+        try:
+            if not sqlite_intact(engine):
+                _move_aside(engine)
+            return work()
+        except DBAPIError as exc:
+            if not _damaged(engine, exc):
+                raise
+            _move_aside(engine)
+        return work()
+    except SQLAlchemyError as exc:
+        raise DatabaseFault(fault_message(exc, engine.url.render_as_string(hide_password=False))) from None
+
+
+def sqlite_intact(engine: Engine) -> bool:
+    """For a SQLite file, SQLite's own quick check (milliseconds for our few MB); True otherwise."""
+    path = _sqlite_file(engine)
+    if path is None or not path.exists():
+        return True
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("PRAGMA quick_check").fetchall()
+    return [tuple(r) for r in rows] == [("ok",)]
+
+
+def _sqlite_file(engine: Engine) -> Path | None:
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
+
+
+def _damaged(engine: Engine, exc: DBAPIError) -> bool:
+    path = _sqlite_file(engine)
+    text = str(exc.orig).lower()
+    return path is not None and path.exists() and ("not a database" in text or "malformed" in text)
+
+
+def _move_aside(engine: Engine) -> None:
+    """Rename a damaged SQLite file (nothing is deleted), so the next connection starts afresh."""
+    path = _sqlite_file(engine)
+    if path is None or not path.exists():
+        return
+    engine.dispose()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    aside = path.with_name(f"{path.name}.damaged-{stamp}")
+    path.replace(aside)
+    for suffix in ("-wal", "-shm"):  # SQLite's companions belong to the damaged file
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.replace(aside.with_name(aside.name + suffix))
+    log.warning("the database file %s was damaged: moved aside to %s and rebuilt", path, aside)
 
 
 def entry_terms(entry: Entry) -> set[tuple[str, str]]:

@@ -9,15 +9,18 @@ every photo, and a best score below the calibrated threshold is reported as "no 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import joblib
+import joblib  # parallel feature extraction only: nothing is stored or loaded with it
 import numpy as np
 from PIL import Image
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -160,6 +163,12 @@ class _Calibration:
     group_sigma: dict[str, float] = field(default_factory=dict)
     precision: float = float("nan")
     coverage: float = float("nan")
+
+    def __post_init__(self) -> None:  # read back from JSON, where infinity and NaN are None
+        if self.max_distance is None:
+            self.max_distance = np.inf
+        self.precision = float("nan") if self.precision is None else self.precision
+        self.coverage = float("nan") if self.coverage is None else self.coverage
 
 
 @dataclass
@@ -345,16 +354,121 @@ class PhotoMatcher:
         return order
 
     # -- persistence -----------------------------------------------------------------------
+    # The index is plain arrays and JSON in one .npz file, read with allow_pickle=False: a file
+    # in var/ is data, never code. Constructor parameters are rebuilt from the JSON; only the
+    # fitted attributes of the scaler, the group weights and the metric are stored, and the
+    # nearest-neighbour step (brute force: it keeps the transformed references) is refitted.
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for derived in ("_ref_weighted", "_ref_table"):
-            state.pop(derived, None)
-        return state
+    def save(self, path: Path, digest: str) -> None:
+        """Write the fitted matcher to `path` (atomically) as arrays plus a JSON header."""
+        arrays: dict[str, np.ndarray] = {
+            "references.raw": self.references_.raw,
+            "references.labels": self.references_.labels.astype(str),
+            "references.hashes": self.references_.hashes.astype(np.uint64),
+            "entries": self.entries_.astype(str),
+        }
+        fitted: dict[str, dict[str, Any]] = {}
+        for name, step in self.pipeline_.steps[:-1]:
+            fitted[name] = {}
+            for key, value in _fitted_attributes(step).items():
+                if isinstance(value, np.ndarray):
+                    arrays[f"{name}.{key}"] = value
+                else:
+                    fitted[name][key] = value
+        header = {
+            "format": INDEX_FORMAT,
+            "digest": digest,
+            "colours": self.colours,
+            "names": self.names,
+            "lengths": self.lengths,
+            "lookalikes": getattr(self, "lookalikes", {}),
+            "calibration": _calibration_json(self.calibration_),
+            "fitted": fitted,
+        }
+        arrays["header"] = np.array(json.dumps(header, allow_nan=False))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".match-index-", suffix=".npz")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                np.savez(out, allow_pickle=False, **arrays)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._prepare()
+    @classmethod
+    def load(cls, path: Path, digest: str) -> PhotoMatcher:
+        """Read a matcher saved by `save`; IndexMismatch if it is foreign, damaged or out of date."""
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {key: stored[key] for key in stored.files}
+            header = json.loads(str(arrays.pop("header")))
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+            raise IndexMismatch(f"unreadable: {exc}") from exc
+        if not isinstance(header, dict) or header.get("format") != INDEX_FORMAT:
+            raise IndexMismatch("another index format")
+        if header.get("digest") != digest:
+            raise IndexMismatch("built from another catalog or code")
+        try:
+            matcher = cls(header["colours"], header["names"], header["lengths"])
+            matcher.lookalikes = header["lookalikes"]
+            matcher.features_ = ImageFeatures(matcher.colours).fit()
+            matcher.slices_ = feature_layout(len(matcher.features_.palette_.names))
+            matcher.entries_ = arrays.pop("entries")
+            matcher.calibration_ = _Calibration(**header["calibration"])
+            matcher.references_ = _References(
+                arrays.pop("references.raw"), arrays.pop("references.labels"), arrays.pop("references.hashes")
+            )
+            matcher.pipeline_ = metric_pipeline(matcher.slices_, len(matcher.entries_))
+            for name, step in matcher.pipeline_.steps[:-1]:
+                for key, value in header["fitted"][name].items():
+                    setattr(step, key, value)
+                for key in [k for k in arrays if k.startswith(f"{name}.")]:
+                    setattr(step, key.removeprefix(f"{name}."), arrays.pop(key))
+            refs = matcher.references_
+            if refs.raw.ndim != 2 or not len(refs.raw) == len(refs.labels) == len(refs.hashes):
+                raise IndexMismatch("reference arrays of different lengths")
+            if not set(refs.labels.tolist()) == set(matcher.entries_.tolist()):
+                raise IndexMismatch("reference labels do not match the entries")
+            matcher.pipeline_.steps[-1][1].fit(matcher.pipeline_[:-1].transform(refs.raw))
+            matcher._prepare()
+        except IndexMismatch:
+            raise
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            raise IndexMismatch(f"inconsistent: {exc}") from exc
+        return matcher
+
+
+class IndexMismatch(ValueError):
+    """A stored match index that cannot be used as it is: it is rebuilt."""
+
+
+def _fitted_attributes(step: BaseEstimator) -> dict[str, Any]:
+    """What `fit` set on a scikit-learn step: public names ending in "_" and private "_names"."""
+    out: dict[str, Any] = {}
+    for key, value in vars(step).items():
+        if not (key.endswith("_") or key.startswith("_")) or key.startswith("__"):
+            continue
+        if isinstance(value, np.ndarray):
+            if value.dtype.hasobject:
+                raise TypeError(f"{type(step).__name__}.{key} holds Python objects: not storable safely")
+            out[key] = value
+        elif isinstance(value, np.generic):
+            out[key] = value.item()
+        elif value is None or isinstance(value, bool | int | float | str):
+            out[key] = value
+        else:
+            raise TypeError(f"{type(step).__name__}.{key} is a {type(value).__name__}: not storable safely")
+    return out
+
+
+def _calibration_json(calibration: _Calibration) -> dict[str, Any]:
+    """Calibration as JSON (JSON has no NaN or infinity: they travel as None and come back)."""
+    out = dataclasses.asdict(calibration)
+    for key in ("max_distance", "precision", "coverage"):
+        value = float(out[key])
+        out[key] = value if np.isfinite(value) else None
+    return out
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -603,35 +717,27 @@ def build_matcher(
 
 
 def index_path(var_dir: Path = VAR_DIR) -> Path:
-    return Path(var_dir) / "match-index.joblib"
+    return Path(var_dir) / "match-index.npz"
 
 
 def load_matcher(
     catalog: Catalog, var_dir: Path = VAR_DIR, **build_options: Any
 ) -> tuple[PhotoMatcher, bool]:
-    """The persisted matcher if it was built from exactly this catalog and code; else build and save it.
+    """The stored matcher if it was built from exactly this catalog and code; else build and save it.
 
-    Returns (matcher, built). Written atomically, so concurrent app processes never read half a file.
+    Returns (matcher, built). The file is plain arrays, checked before use; anything foreign,
+    damaged or out of date is rebuilt. Written atomically, so concurrent app processes never read
+    half a file.
     """
     digest = index_digest(catalog)
     path = index_path(var_dir)
     if path.exists():
         try:
-            stored = joblib.load(path)
-            if stored.get("digest") == digest:
-                return stored["matcher"], False
-        except Exception:  # a damaged or foreign file is simply rebuilt
+            return PhotoMatcher.load(path, digest), False
+        except IndexMismatch:
             pass
     matcher = build_matcher(catalog, **build_options)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".match-index-")
-    os.close(fd)
-    try:
-        joblib.dump({"digest": digest, "matcher": matcher}, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    matcher.save(path, digest)
     return matcher, True
 
 
@@ -658,6 +764,7 @@ def match_photo(
 
 __all__ = [
     "GROUPS",
+    "IndexMismatch",
     "MatchRefused",
     "MatchResult",
     "PhotoMatcher",

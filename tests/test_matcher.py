@@ -29,12 +29,14 @@ from ordnance_db.features import (
 )
 from ordnance_db.matcher import (
     HOLDOUT_EVERY,
+    IndexMismatch,
     MatchRefused,
     MatchResult,
     PhotoMatcher,
     _box_overlap,
     _entry_references,
     build_matcher,
+    index_digest,
     load_matcher,
     match_photo,
 )
@@ -370,11 +372,12 @@ def test_index_is_persisted_and_rebuilt_when_the_catalog_changes(tmp_path: Path)
     catalog_dir = write_real_subset(tmp_path, ids)
     catalog = load_catalog(catalog_dir, tmp_path / "images")
     first, built = load_matcher(catalog, tmp_path / "var", views=4, n_jobs=1)
-    assert built and (tmp_path / "var" / "match-index.joblib").exists()
+    assert built and (tmp_path / "var" / "match-index.npz").exists()
     again, built_again = load_matcher(catalog, tmp_path / "var", views=4, n_jobs=1)
     assert not built_again
     image = heldout(catalog, "pfm-1", 1)[0]
-    assert again.match(image).suggestions[0].id == first.match(image).suggestions[0].id
+    assert again.match(image) == first.match(image)  # the same scores, reasons and call, exactly
+    np.testing.assert_array_equal(again.measure(image).distances, first.measure(image).distances)
     path = catalog_dir / "pfm-1.yaml"
     path.write_text(path.read_text(encoding="utf-8").replace("Lepestok", "Lepestok-M"), encoding="utf-8")
     _, rebuilt = load_matcher(
@@ -425,3 +428,54 @@ def test_cli_evaluate_reports_matcher_and_baseline(tmp_path: Path, run_cli, subs
     unknown.mkdir()
     refused = run_cli("evaluate", str(tmp_path / "eval"), catalog=catalog_dir)
     assert refused.returncode == 1 and "not a catalog entry id" in refused.stderr
+
+
+class _Marker:
+    """Unpickling this writes a file: proof that code from var/ ran."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (Path.write_text, (self.path, "code from var/ ran"))
+
+
+def test_a_crafted_index_file_is_never_unpickled_and_is_rebuilt(tmp_path: Path) -> None:
+    """The index is data: a pickle planted in var/, as a bare pickle or inside an .npz, runs nothing."""
+    import pickle
+
+    catalog = load_catalog(write_real_subset(tmp_path, ["pfm-1", "shoab-0-5"]), tmp_path / "images")
+    var = tmp_path / "var"
+    var.mkdir()
+    marker = tmp_path / "ran.txt"
+    planted = [
+        pickle.dumps({"digest": index_digest(catalog), "matcher": _Marker(marker)}),  # the old joblib way
+    ]
+    buffer = io.BytesIO()
+    np.savez(buffer, header=np.array([_Marker(marker)], dtype=object), allow_pickle=True)
+    planted.append(buffer.getvalue())  # an .npz whose array is a pickled object
+    planted.append(b"PK\x03\x04 not really a zip")
+    for data in planted:
+        (var / "match-index.npz").write_bytes(data)
+        (var / "match-index.joblib").write_bytes(planted[0])  # the old file name is never read
+        _, built = load_matcher(catalog, var, views=4, n_jobs=1)
+        assert built and not marker.exists()
+        with np.load(var / "match-index.npz", allow_pickle=False) as stored:  # rewritten as plain data
+            assert all(stored[key].dtype != object for key in stored.files)
+
+
+def test_an_index_with_wrong_contents_is_rebuilt(tmp_path: Path) -> None:
+    catalog = load_catalog(write_real_subset(tmp_path, ["pfm-1", "shoab-0-5"]), tmp_path / "images")
+    var = tmp_path / "var"
+    load_matcher(catalog, var, views=4, n_jobs=1)
+    path = var / "match-index.npz"
+    with np.load(path, allow_pickle=False) as stored:
+        arrays = {key: stored[key] for key in stored.files}
+    arrays["references.labels"] = arrays["references.labels"][:-1]  # one label short
+    np.savez(path, **arrays)
+    with pytest.raises(IndexMismatch, match="different lengths"):
+        PhotoMatcher.load(path, index_digest(catalog))
+    _, built = load_matcher(catalog, var, views=4, n_jobs=1)
+    assert built
+    with pytest.raises(IndexMismatch, match="another catalog"):
+        PhotoMatcher.load(path, "0" * 64)
