@@ -421,6 +421,30 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_key(args: argparse.Namespace) -> int:
+    """The step-by-step key: the best next question and the entries ranked by fit to the answers."""
+    from ordnance_db.key import AnswerError, Key, parse_answers
+
+    key = Key.from_database(_engine())
+    try:
+        step = key.step(parse_answers(args.answer), top=args.top)
+    except AnswerError as exc:
+        raise UserError(str(exc)) from exc
+    if args.format == "json":
+        json.dump(step.as_dict(), sys.stdout, ensure_ascii=False, indent=2)
+        sys.stdout.write("\n")
+        return 0
+    if step.question is None:
+        print("No further question would tell the likely entries apart.")
+    else:
+        print(f"{step.question.text}  (--answer {step.question.field}=VALUE)")
+        for option in step.as_dict()["question"]["options"]:  # type: ignore[index]
+            print(f"  {option['value']}: {option['label']}  ({option['count']} likely)")
+    print()
+    _print_records([c.__dict__ for c in step.candidates], ("id", "name", "score"), "table")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """The JSON Schema of a catalog entry, for editors that check YAML as it is typed."""
     json.dump(Entry.model_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
@@ -533,6 +557,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--paper", choices=("A4", "Letter"), default="A4", help="PDF paper size (default A4)")
     _add_filters(p, positional=False)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("key", help=cmd_key.__doc__, description=cmd_key.__doc__)
+    p.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="an answer so far (repeatable), e.g. shape=disc; VALUE not-sure is always allowed",
+    )
+    p.add_argument("--top", type=int, default=10, help="how many candidates to print (default 10)")
+    p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    p.set_defaults(func=cmd_key)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
     p.set_defaults(func=cmd_schema)
