@@ -18,7 +18,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from ordnance_db.safety import scan_data
-from ordnance_db.schema import ID_PATTERN, Entry, Guidance, Source, Vocabulary
+from ordnance_db.schema import ID_PATTERN, INTERNAL, Entry, Guidance, Photo, Source, Vocabulary
+from ordnance_db.settings import ROOT
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -27,6 +28,11 @@ MAX_FILE_BYTES = 512 * 1024
 SPECIAL_FILES = ("sources.yaml", "vocabulary.yaml", "guidance.yaml")
 DERIVED_IMAGES = ("side.png", "drawing.svg")
 """Files the renderer writes under images/<id>/; they need no licence entry."""
+PHOTOS_FILE = "photos.yaml"
+"""images/<id>/photos.yaml: one row (`Photo`) per reference photo in that folder. Kept beside the
+photos, not in the curated entry, so the photo commands can rewrite it without touching comments."""
+REPOSITORY_IMAGES = ROOT / "images"
+"""The repository's own images folder: published with the catalog, so never `internal` photos."""
 
 Loc = tuple[str | int, ...]
 
@@ -208,6 +214,12 @@ class Catalog:
     vocabulary: Vocabulary
     guidance: Guidance | None
     digest: str
+    photos: dict[str, list[Photo]] = field(default_factory=dict)
+    """Entry id -> its reference photos (images/<id>/photos.yaml), for entries that have any."""
+
+    def photo_path(self, entry_id: str, photo: Photo) -> Path:
+        """Where a photo's file is."""
+        return self.images_dir / entry_id / photo.file
 
     def colours(self) -> dict[str, str]:
         """Colour id -> display RGB, for drawings and the matcher."""
@@ -225,15 +237,24 @@ def entry_files(root: Path) -> list[Path]:
     return sorted(files)
 
 
-def catalog_digest(root: Path) -> str:
-    """A hash of every catalog file's name and bytes: the database is rebuilt when it changes."""
+def catalog_digest(root: Path, images_dir: Path | None = None) -> str:
+    """A hash of every catalog file and photo list, names and bytes: the database is rebuilt when
+    it changes. `images_dir` defaults, as in `check_catalog`, to images/ beside the catalog."""
+    images_dir = Path(images_dir) if images_dir is not None else Path(root).parent / "images"
     h = hashlib.sha256()
-    for p in sorted(root.rglob("*.yaml")):
-        h.update(str(p.relative_to(root)).encode())
+    files = [(p, p.relative_to(root)) for p in sorted(Path(root).rglob("*.yaml"))]
+    files += [(p, Path("images", p.relative_to(images_dir))) for p in photo_lists(images_dir)]
+    for path, name in files:
+        h.update(str(name).encode())
         h.update(b"\0")
-        h.update(p.read_bytes())
+        h.update(path.read_bytes())
         h.update(b"\0")
     return h.hexdigest()
+
+
+def photo_lists(images_dir: Path) -> list[Path]:
+    """Every images/<id>/photos.yaml, in a stable order."""
+    return sorted(Path(images_dir).glob(f"*/{PHOTOS_FILE}"))
 
 
 def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog | None, list[Problem]]:
@@ -303,12 +324,15 @@ def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog |
     if sources_doc is not None:
         problems += _check_sources(docs, sources, sources_doc, guidance, guidance_doc)
     problems += _check_lookalikes(entries, docs)
-    problems += _check_images(entries, docs, images_dir)
+    photos, more = read_photos(images_dir, set(entries))
+    problems += more
+    problems += _check_images(entries, docs, images_dir, photos)
 
     if problems or vocabulary is None or sources_doc is None:
         return None, sorted(set(problems))
     ordered = dict(sorted(entries.items()))
-    return Catalog(root, images_dir, ordered, sources, vocabulary, guidance, catalog_digest(root)), []
+    digest = catalog_digest(root, images_dir)
+    return Catalog(root, images_dir, ordered, sources, vocabulary, guidance, digest, photos), []
 
 
 def load_catalog(root: Path, images_dir: Path | None = None) -> Catalog:
@@ -468,12 +492,79 @@ def _check_lookalikes(entries: dict[str, Entry], docs: dict[str, YamlDoc]) -> li
     return problems
 
 
-def _check_images(entries: dict[str, Entry], docs: dict[str, YamlDoc], images_dir: Path) -> list[Problem]:
+def read_photos(images_dir: Path, entry_ids: set[str]) -> tuple[dict[str, list[Photo]], list[Problem]]:
+    """Every entry's photo list, checked: licence and attribution (by the model), the file is there
+    and is an image, no photo listed twice or stored twice, and `internal` photos only outside the
+    repository's own images folder."""
+    images_dir = Path(images_dir)
+    in_repository = images_dir.resolve() == REPOSITORY_IMAGES.resolve()
+    photos: dict[str, list[Photo]] = {}
+    problems: list[Problem] = []
+    seen: dict[str, Path] = {}  # sha-256 of the bytes -> first file with them
+    for path in photo_lists(images_dir):
+        entry_id = path.parent.name
+        doc, more = read_yaml(path)
+        problems += more
+        if doc is None:
+            continue
+        problems += _check_safety(doc)
+        if entry_id not in entry_ids:
+            problems.append(doc.problem((), f"photos for {entry_id!r}, which is not a catalog entry"))
+            continue
+        data = doc.data if doc.data is not None else []
+        if not isinstance(data, list):
+            problems.append(doc.problem((), f"{PHOTOS_FILE} must be a list of photos (file, licence, ...)"))
+            continue
+        rows: list[Photo] = []
+        for i in range(len(data)):
+            photo, more = _validate(Photo, doc, (i,))
+            problems += more
+            if photo is None:
+                continue
+            file = path.parent / photo.file
+            if any(p.file == photo.file for p in rows):
+                problems.append(doc.problem((i, "file"), f"{photo.file} is listed twice"))
+                continue
+            problems += [doc.problem((i, "file"), m) for m in _photo_file_problems(file, seen)]
+            if photo.licence == INTERNAL and in_repository:
+                problems.append(
+                    doc.problem(
+                        (i, "licence"),
+                        "an internal photo cannot be kept in the repository's images folder: "
+                        "set ORDNANCE_IMAGES_DIR to your organisation's own folder",
+                    )
+                )
+            rows.append(photo)
+        if rows:
+            photos[entry_id] = rows
+    return photos, problems
+
+
+def _photo_file_problems(file: Path, seen: dict[str, Path]) -> list[str]:
+    """Why a listed photo file cannot be used (missing, not an image, a copy of another), if it cannot."""
+    from ordnance_db.imaging import ImageRefused, photo_size  # here: the app's first page needs no decoders
+
+    if not file.is_file():
+        return [f"photo file {file} does not exist"]
+    try:
+        photo_size(file)
+    except ImageRefused as exc:
+        return [f"{file}: {exc}"]
+    digest = hashlib.sha256(file.read_bytes()).hexdigest()
+    if digest in seen:
+        return [f"{file} is the same picture as {seen[digest]}"]
+    seen[digest] = file
+    return []
+
+
+def _check_images(
+    entries: dict[str, Entry], docs: dict[str, YamlDoc], images_dir: Path, photos: dict[str, list[Photo]]
+) -> list[Problem]:
     problems = []
     root = images_dir.resolve()
     for entry_id, entry in entries.items():
         folder = images_dir / entry_id
-        listed = set()
+        listed = {PHOTOS_FILE, *(p.file for p in photos.get(entry_id, []))}
         for i, image in enumerate(entry.images):
             path = folder / image.file
             listed.add(image.file)
@@ -489,7 +580,8 @@ def _check_images(entries: dict[str, Entry], docs: dict[str, YamlDoc], images_di
                 problems.append(
                     docs[entry_id].problem(
                         ("images",),
-                        f"{path} has no licence: add it under 'images' with licence, author and source",
+                        f"{path} has no licence: add it with 'python -m ordnance_db photos add' "
+                        "(licence, author and source)",
                     )
                 )
     return problems

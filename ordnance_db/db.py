@@ -35,13 +35,13 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from ordnance_db.catalog import Catalog, catalog_digest, load_catalog
-from ordnance_db.schema import Entry
+from ordnance_db.schema import Entry, Photo
 from ordnance_db.settings import CATALOG_DIR, DB_READ_ONLY, IMAGES_DIR, VAR_DIR
 from ordnance_db.text import normalise
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 """Bump when the tables change: a database built by older code is then rebuilt, not misread."""
 
 
@@ -108,6 +108,22 @@ class VocabularyRow(Base):
     label: Mapped[str] = mapped_column(String(300))
     description: Mapped[str] = mapped_column(Text)
     rgb: Mapped[str | None] = mapped_column(String(7))
+
+
+class PhotoRow(Base):
+    """One reference photo of an entry (images/<id>/photos.yaml), in the order it is listed."""
+
+    __tablename__ = "entry_photos"
+
+    entry_id: Mapped[str] = mapped_column(ForeignKey("entries.id", ondelete="CASCADE"), primary_key=True)
+    file: Mapped[str] = mapped_column(String(130), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    licence: Mapped[str] = mapped_column(String(40), index=True)
+    author: Mapped[str] = mapped_column(String(300))
+    source: Mapped[str] = mapped_column(String(300))
+    view: Mapped[str | None] = mapped_column(String(20))
+    condition: Mapped[str | None] = mapped_column(String(20))
+    shows: Mapped[str | None] = mapped_column(Text)
 
 
 class MetaRow(Base):
@@ -264,6 +280,11 @@ def build_database(
         for name in type(catalog.vocabulary).model_fields
         for i, t in enumerate(getattr(catalog.vocabulary, name))
     ]
+    photo_rows = [
+        {"entry_id": entry_id, "position": i, **photo.model_dump()}
+        for entry_id, photos in catalog.photos.items()
+        for i, photo in enumerate(photos)
+    ]
     source_rows = [{"key": k, "document": s.model_dump(mode="json")} for k, s in catalog.sources.items()]
     meta = {
         "digest": catalog.digest,
@@ -274,12 +295,13 @@ def build_database(
         "guidance": catalog.guidance.model_dump(mode="json") if catalog.guidance else None,
     }
     with Session(engine) as session, session.begin():
-        for table in (TermRow, NameRow, EntryRow, SourceRow, VocabularyRow, MetaRow):
+        for table in (PhotoRow, TermRow, NameRow, EntryRow, SourceRow, VocabularyRow, MetaRow):
             session.execute(delete(table))
         for table, rows in (
             (EntryRow, entry_rows),
             (NameRow, name_rows),
             (TermRow, term_rows),
+            (PhotoRow, photo_rows),
             (SourceRow, source_rows),
             (VocabularyRow, vocab_rows),
         ):
@@ -305,11 +327,11 @@ def ensure_built(
     is served, and only a database with no release or another table layout is a fault.
     """
     if read_only:
-        return _check_release(engine, catalog_digest(catalog_dir))
+        return _check_release(engine, catalog_digest(catalog_dir, images_dir))
 
     def attempt() -> bool:
         Base.metadata.create_all(engine)
-        if is_current(engine, catalog_digest(catalog_dir)):
+        if is_current(engine, catalog_digest(catalog_dir, images_dir)):
             return False
         return build_database(load_catalog(catalog_dir, images_dir), engine, progress=progress)
 
@@ -473,4 +495,22 @@ def load_vocabulary(engine: Engine) -> dict[str, list[VocabularyRow]]:
     result: dict[str, list[VocabularyRow]] = {}
     for row in rows:
         result.setdefault(row.field, []).append(row)
+    return result
+
+
+def load_photos(engine: Engine, entry_ids: Iterable[str] | None = None) -> dict[str, list[Photo]]:
+    """Entry id -> its reference photos in listed order, for the given entries (default: all).
+
+    Entries without photos are absent. A photo's file is `images_dir / entry_id / photo.file`;
+    `photo.public` is False for an organisation's internal photos, which are never exported.
+    """
+    query = select(PhotoRow).order_by(PhotoRow.entry_id, PhotoRow.position)
+    if entry_ids is not None:
+        query = query.where(PhotoRow.entry_id.in_(list(entry_ids)))
+    result: dict[str, list[Photo]] = {}
+    with Session(engine) as session:
+        for row in session.scalars(query):
+            result.setdefault(row.entry_id, []).append(
+                Photo.model_validate({name: getattr(row, name) for name in Photo.model_fields})
+            )
     return result

@@ -652,12 +652,11 @@ def index_digest(catalog: Catalog) -> str:
     for module in (drawing, scenes, features, imaging):
         h.update(Path(module.__file__).read_bytes())
     h.update(Path(__file__).read_bytes())
-    for entry in catalog.entries.values():
-        for image in entry.images:
-            if image.kind == "photo":
-                path = catalog.images_dir / entry.id / image.file
-                h.update(image.file.encode())
-                h.update(path.read_bytes() if path.exists() else b"")
+    for entry_id, photos in catalog.photos.items():
+        for photo in photos:
+            path = catalog.photo_path(entry_id, photo)
+            h.update(f"{entry_id}/{photo.file}".encode())
+            h.update(path.read_bytes() if path.exists() else b"")
     return h.hexdigest()
 
 
@@ -683,14 +682,14 @@ def build_matcher(
 ) -> PhotoMatcher:
     """Render the reference set, extract features (in parallel) and fit the matcher."""
     colours = catalog.colours()
-    entries = [e for e in catalog.entries.values() if e.geometry is not None or e.images]
+    entries = [e for e in catalog.entries.values() if e.geometry is not None or e.id in catalog.photos]
     if len(entries) < 2:
         raise MatchRefused("Photo matching needs at least two entries with a drawing or a photo.")
     jobs = (
         joblib.delayed(_entry_references)(
             e.model_dump_json(),
             colours,
-            [str(catalog.images_dir / e.id / i.file) for i in e.images if i.kind == "photo"],
+            [str(catalog.photo_path(e.id, p)) for p in catalog.photos.get(e.id, [])],
             views,
         )
         for e in entries

@@ -111,15 +111,90 @@ class Lookalike(Model):
     how_to_tell: Text
 
 
-class Image(Model):
-    """A file under images/<entry-id>/ with its licence and attribution."""
+FileName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")]
+"""A plain file name inside images/<entry-id>/: no folders, so it cannot point elsewhere."""
 
-    file: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,120}$")]
-    kind: Literal["photo", "drawing", "side-view"]
+
+class Image(Model):
+    """A drawing under images/<entry-id>/ with its licence and attribution (photos: `Photo`)."""
+
+    file: FileName
+    kind: Literal["drawing", "side-view"]
     licence: ShortText
     author: ShortText
     source: ShortText
     caption: Text | None = None
+
+
+# --- reference photos ------------------------------------------------------------------------
+
+INTERNAL = "internal"
+"""The licence of an organisation's own photos: matched and shown to its users, never published."""
+LICENCE_HELP = (
+    "public-domain, CC0-1.0, CC-BY-<version> or CC-BY-SA-<version> (e.g. CC-BY-SA-4.0), "
+    "or internal for an organisation's own library"
+)
+PhotoView = Literal["side", "top", "end", "marking", "remnant"]
+PhotoCondition = Literal["intact", "damaged", "remnant", "buried"]
+PhotoFile = Annotated[
+    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,115}\.(?i:jpe?g|png|webp)$")
+]
+"""A photo's plain file name inside images/<entry-id>/ (JPEG, PNG or WebP)."""
+
+
+def _licence(value: object) -> object:
+    """The canonical spelling of a licence that allows redistribution, or `internal`.
+
+    Anything else (NC, ND, "all rights reserved", unknown) is refused: a photo committed here is
+    redistributed with the catalog, so its licence must allow that.
+    """
+    if not isinstance(value, str):
+        return value
+    text = re.sub(r"[\s_]+", "-", value.strip().lower())
+    if text in ("public-domain", "pd"):
+        return "public-domain"
+    if text in ("cc0", "cc0-1.0"):
+        return "CC0-1.0"
+    if text == INTERNAL:
+        return INTERNAL
+    by = re.fullmatch(r"cc-by(-sa)?-([1-4]\.[05])", text)
+    if by and by.group(2) in ("1.0", "2.0", "2.5", "3.0", "4.0"):
+        return f"CC-BY{'-SA' if by.group(1) else ''}-{by.group(2)}"
+    raise ValueError(f"licence {value!r} is not one that allows redistribution; use {LICENCE_HELP}")
+
+
+Licence = Annotated[str, BeforeValidator(_licence)]
+
+
+class Photo(Model):
+    """One reference photo of an entry: a row of images/<entry-id>/photos.yaml.
+
+    The file beside it is stored resized and without metadata (`photos add` / `photos import`).
+    """
+
+    file: PhotoFile
+    licence: Licence
+    author: ShortText
+    """Who took the photo (or the organisation holding it): the attribution every licence needs."""
+    source: ShortText
+    """Where the photo and its licence can be checked: an http(s) address (any text if internal)."""
+    view: PhotoView | None = None
+    condition: PhotoCondition | None = None
+    shows: Text | None = None
+    """What the photo shows, in a sentence (not how to handle it)."""
+
+    @model_validator(mode="after")
+    def _source_is_checkable(self) -> Photo:
+        if self.licence != INTERNAL and not re.match(r"^https?://\S+$", self.source):
+            raise ValueError(
+                "source must be the http(s) address where the photo and its licence can be checked"
+            )
+        return self
+
+    @property
+    def public(self) -> bool:
+        """True when the photo may be redistributed (exports, the repository); False if internal."""
+        return self.licence != INTERNAL
 
 
 # --- geometry, for the renderer ------------------------------------------------------------

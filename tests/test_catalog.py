@@ -158,7 +158,7 @@ def test_dimension_needs_source_or_basis(tmp_path: Path) -> None:
 
 
 def test_images_must_exist_and_carry_a_licence(tmp_path: Path) -> None:
-    image = {"file": "photo.jpg", "kind": "photo", "licence": "CC-BY-4.0", "author": "A", "source": "B"}
+    image = {"file": "photo.jpg", "kind": "drawing", "licence": "CC-BY-4.0", "author": "A", "source": "B"}
     entries = [make_entry("a-one", images=[image]), make_entry("b-two")]
     catalog = write_catalog(tmp_path, entries)
     (tmp_path / "images" / "b-two").mkdir(parents=True)
@@ -175,7 +175,7 @@ def test_images_must_exist_and_carry_a_licence(tmp_path: Path) -> None:
 
 
 def test_image_path_cannot_escape_images_folder(tmp_path: Path) -> None:
-    image = {"file": "../../etc/passwd", "kind": "photo", "licence": "x", "author": "A", "source": "B"}
+    image = {"file": "../../etc/passwd", "kind": "drawing", "licence": "x", "author": "A", "source": "B"}
     problems = problems_for(tmp_path, [make_entry("a-one", images=[image])])
     assert any("images.0.file" in p for p in problems)
 
