@@ -10,6 +10,7 @@ import socket
 from pathlib import Path
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from ordnance_db import db
@@ -109,7 +110,11 @@ def test_app_shows_one_sentence_when_the_database_is_down(
     monkeypatch.setenv("ORDNANCE_DB_URL", f"postgresql+psycopg://u:secret@127.0.0.1:{closed_port()}/x")
     monkeypatch.setenv("ORDNANCE_CATALOG_DIR", str(mini_catalog))
     monkeypatch.setenv("ORDNANCE_VAR_DIR", str(tmp_path / "var"))
-    app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    st.cache_resource.clear()  # an earlier AppTest in this process may have cached a working engine
+    try:
+        app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+    finally:
+        st.cache_resource.clear()
     assert not app.exception, [e.value for e in app.exception]
     errors = [e.value for e in app.error]
     assert any("is the database server running" in e for e in errors), errors
