@@ -682,10 +682,13 @@ def _num(value: float) -> str:
 
 
 def dimension_text(dim: Dimension, unit: str) -> str:
-    """'1500 mm' for a sourced number; '≈1500 mm (estimate)' when it is an estimate or nominal."""
-    if dim.basis is not None:
-        return f"≈{_num(dim.value)} {unit} ({dim.basis})"
-    return f"{_num(dim.value)} {unit}"
+    """'1500 mm' for a sourced number, '1500 mm (reference)' for a quoted one, and
+    '≈1500 mm (estimate)' or '≈250 kg (nominal)' when no source states it."""
+    if dim.basis == "source":
+        return f"{_num(dim.value)} {unit}"
+    if dim.basis == "reference":
+        return f"{_num(dim.value)} {unit} (reference)"
+    return f"≈{_num(dim.value)} {unit} ({dim.basis})"
 
 
 def _f(value: float) -> str:

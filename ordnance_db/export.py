@@ -149,6 +149,8 @@ CSV_COLUMNS: tuple[str, ...] = (
     "weight_basis",
     "span_mm",
     "span_basis",
+    "actual_weight_kg",
+    "actual_weight_basis",
     "shape",
     "stabilisation",
     "fin_count",
@@ -175,7 +177,8 @@ def _num(value: float) -> str:
 
 
 def _basis(dim: Dimension) -> str:
-    return f"source:{dim.source}" if dim.source else str(dim.basis)
+    """'source:key', 'reference:key', 'nominal', 'estimate:key': the basis and what it rests on."""
+    return f"{dim.basis}:{dim.source}" if dim.source else dim.basis
 
 
 def _spreadsheet_safe(cell: str) -> str:
@@ -205,8 +208,8 @@ def _csv_row(entry: Entry) -> list[str]:
         "lookalikes": _LIST_SEPARATOR.join(x.id for x in entry.lookalikes),
         "sources": _LIST_SEPARATOR.join(entry.sources),
     }
-    for name in ("length", "diameter", "weight", "span"):
-        column = f"{name}_kg" if name == "weight" else f"{name}_mm"
+    for name in ("length", "diameter", "weight", "span", "actual_weight"):
+        column = f"{name}_kg" if name.endswith("weight") else f"{name}_mm"
         dim: Dimension | None = getattr(entry.dimensions, column)
         row[column] = _num(dim.value) if dim else ""
         row[f"{name}_basis"] = _basis(dim) if dim else ""
@@ -1028,7 +1031,8 @@ def _lookalikes(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: 
 def _source_numbers(entry: Entry) -> list[str]:
     """Sources in display order: those behind dimensions first (their numbers appear in the table),
     then the entry's own list, then any other cited source."""
-    dims = [getattr(entry.dimensions, n) for n in ("length_mm", "diameter_mm", "span_mm", "weight_kg")]
+    names = ("length_mm", "diameter_mm", "span_mm", "weight_kg", "actual_weight_kg")
+    dims = [getattr(entry.dimensions, n) for n in names]
     keys = [d.source for d in dims if d is not None and d.source]
     keys += list(entry.sources)
     keys += sorted(entry.cited_sources() - set(keys))
@@ -1046,6 +1050,7 @@ def _dimensions(
             ("Diameter", "diameter_mm", "mm"),
             ("Fin span", "span_mm", "mm"),
             ("Weight", "weight_kg", "kg"),
+            ("Actual mass", "actual_weight_kg", "kg"),
         )
     ]
     rows = [(label, dim, unit) for label, dim, unit in rows if dim is not None]
@@ -1060,12 +1065,14 @@ def _dimensions(
     for i, (label, dim, unit) in enumerate(rows):
         if i % 2 == 0:
             pen.rect(x, y, w, row_h, ZEBRA)
+        cited = ""
         if dim.source:
             number = numbers.index(dim.source) + 1 if dim.source in numbers else None
-            basis = (f"[{number}] " if number else "") + dim.source
-            basis_colour = MUTED
+            cited = (f"[{number}] " if number else "") + dim.source
+        if dim.basis == "source":
+            basis, basis_colour = cited, MUTED
         else:
-            basis, basis_colour, marked = str(dim.basis), AMBER, True
+            basis, basis_colour, marked = f"{dim.basis} {cited}".strip(), AMBER, True
         if not pen.dry:
             for text, left, width, bold, colour, align in (
                 (label, x + 1, label_w - 1, True, MUTED, "L"),
@@ -1077,7 +1084,10 @@ def _dimensions(
                 pdf.cell(width, row_h, _fit_width(pdf, text, width), align=align)
         y += row_h
     if marked:
-        note = "estimate: no source states it, worked out from photographs; nominal: the class value."
+        note = (
+            "reference: a commonly published figure, primary source not reviewed; nominal: the class "
+            "in the name; estimate: worked out from photographs."
+        )
         y += 0.8 + pen.text(x, y + 0.8, w, note, size - 1.4, colour=MUTED)
     return y + 1
 

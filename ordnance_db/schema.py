@@ -60,26 +60,45 @@ class Use(Model):
     source: Slug
 
 
+Basis = Literal["source", "reference", "nominal", "estimate"]
+BASES: tuple[str, ...] = ("source", "reference", "nominal", "estimate")
+"""How a number is known, most trusted first (README, "How each number is known")."""
+
+
 class Dimension(Model):
-    """One number with its provenance: a source key, or an explicit estimate/nominal basis."""
+    """One number and how it is known.
+
+    source: a reviewed source states it (`source` names it; the basis may be left out).
+    reference: a commonly published figure whose primary source we have not reviewed; `source`
+    says where it is quoted. nominal: the class in the designation (250 kg for a FAB-250).
+    estimate: worked out from photographs or proportions. Nominal and estimate need a `note`
+    saying how; they may cite the source they rest on.
+    """
 
     value: Annotated[float, Field(gt=0)]
     source: Slug | None = None
-    basis: Literal["estimate", "nominal"] | None = None
+    basis: Basis = "source"
     note: Text | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _basis_without_source(cls, data: object) -> object:
+        if isinstance(data, dict) and "basis" not in data and data.get("source") is None:
+            raise ValueError("give 'source' (a source key) or a 'basis' (reference, nominal or estimate)")
+        return data
 
     @model_validator(mode="after")
     def _provenance(self) -> Dimension:
-        if (self.source is None) == (self.basis is None):
-            raise ValueError("give either 'source' (a source key) or 'basis' (estimate or nominal), not both")
-        if self.basis is not None and self.note is None:
+        if self.basis in ("source", "reference") and self.source is None:
+            raise ValueError(f"a value marked '{self.basis}' needs a 'source' saying where it is stated")
+        if self.basis in ("nominal", "estimate") and self.note is None:
             raise ValueError(f"a value marked '{self.basis}' needs a 'note' saying how it was arrived at")
         return self
 
     @property
     def sourced(self) -> bool:
-        """True when a cited source states the number."""
-        return self.source is not None
+        """True when a reviewed source states the number."""
+        return self.basis == "source"
 
 
 class Dimensions(Model):
@@ -87,6 +106,18 @@ class Dimensions(Model):
     diameter_mm: Dimension | None = None
     weight_kg: Dimension | None = None
     span_mm: Dimension | None = None
+    actual_weight_kg: Dimension | None = None
+    """The published actual mass, when `weight_kg` is the nominal class in the name."""
+
+    @model_validator(mode="after")
+    def _actual_weight(self) -> Dimensions:
+        if self.actual_weight_kg is None:
+            return self
+        if self.weight_kg is None or self.weight_kg.basis != "nominal":
+            raise ValueError("'actual_weight_kg' is only for entries whose 'weight_kg' is the nominal class")
+        if self.actual_weight_kg.basis not in ("source", "reference"):
+            raise ValueError("'actual_weight_kg' needs a source (basis 'source' or 'reference')")
+        return self
 
 
 class Features(Model):

@@ -10,6 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ordnance_db.catalog import Catalog
+from ordnance_db.schema import BASES
 
 DIMENSIONS = ("length_mm", "diameter_mm", "weight_kg")
 
@@ -19,7 +20,7 @@ class Coverage:
     entries: int
     per_category: dict[str, int]
     per_dimension: dict[str, Counter[str]]
-    """dimension -> counts of 'sourced', 'estimate', 'nominal', 'missing'."""
+    """dimension -> counts per basis ('source', 'reference', 'nominal', 'estimate') and 'missing'."""
     with_all_three: int
     sources: int
 
@@ -32,7 +33,7 @@ def coverage(catalog: Catalog) -> Coverage:
         present = 0
         for name in DIMENSIONS:
             dim = getattr(entry.dimensions, name)
-            kind = "missing" if dim is None else ("sourced" if dim.sourced else str(dim.basis))
+            kind = "missing" if dim is None else dim.basis
             per_dimension[name][kind] += 1
             present += dim is not None
         with_all_three += present == len(DIMENSIONS)
@@ -56,17 +57,19 @@ def coverage_markdown(catalog: Catalog) -> str:
         "|---|---:|",
         *(f"| {label} | {count} |" for label, count in c.per_category.items()),
         "",
-        "| Dimension | Sourced | Estimate | Nominal class | Missing |",
-        "|---|---:|---:|---:|---:|",
+        "| Dimension | Source | Reference | Nominal class | Estimate | Missing |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, counts in c.per_dimension.items():
-        cells = " | ".join(str(counts[k]) for k in ("sourced", "estimate", "nominal", "missing"))
+        cells = " | ".join(str(counts[k]) for k in (*BASES, "missing"))
         lines.append(f"| {name} | {cells} |")
     lines += [
         "",
-        "*Sourced*: a cited source states the number. *Estimate*: worked out from proportions or the",
-        "calibre, with a note saying how. *Nominal class*: the class in the designation (e.g. 250 kg for",
-        "a FAB-250), not a measured mass. The app and the reference sheets show which is which.",
+        "*Source*: a reviewed source states the number. *Reference*: a commonly published figure whose",
+        "primary source we have not reviewed; the entry says where it is quoted. *Nominal class*: the",
+        "class in the designation (e.g. 250 kg for a FAB-250), not a measured mass. *Estimate*: worked",
+        "out from photographs, proportions or the calibre, with a note saying how. The app, the CLI and",
+        "the reference sheets show which is which.",
         "",
     ]
     return "\n".join(lines)

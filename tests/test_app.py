@@ -271,6 +271,15 @@ def test_deep_link_opens_the_entry(app: AppTest, searcher: Searcher) -> None:
     assert dimensions and "source:" in dimensions[0]
 
 
+def test_entry_page_marks_a_nominal_weight_and_shows_the_actual_one(app: AppTest) -> None:
+    app.query_params["id"] = "mk-84"
+    app.run()
+    no_exception(app)
+    text = "\n".join(m.value for m in app.markdown)
+    assert "- **Weight: 907 kg** (**nominal**: " in text
+    assert "- **Actual weight: 945 kg** (source: " in text
+
+
 def test_entry_page_by_its_own_path_links_lookalikes(app: AppTest, searcher: Searcher) -> None:
     entry = db.load_entry(searcher.engine, "ofab-250-270")
     assert entry is not None and entry.lookalikes

@@ -152,9 +152,30 @@ def test_unknown_and_unused_sources(tmp_path: Path) -> None:
 def test_dimension_needs_source_or_basis(tmp_path: Path) -> None:
     entries = [make_entry("a-one", dimensions={"length_mm": {"value": 10}})]
     problems = problems_for(tmp_path, entries)
-    assert any("give either 'source'" in p for p in problems)
+    assert any("give 'source' (a source key) or a 'basis'" in p for p in problems)
     entries = [make_entry("a-one", dimensions={"length_mm": {"value": 10, "basis": "estimate"}})]
     assert any("needs a 'note'" in p for p in problems_for(tmp_path / "2", entries))
+    entries = [
+        make_entry("a-one", dimensions={"length_mm": {"value": 10, "basis": "reference", "note": "x"}})
+    ]
+    assert any("'reference' needs a 'source'" in p for p in problems_for(tmp_path / "3", entries))
+    entries = [make_entry("a-one", dimensions={"length_mm": {"value": 10, "basis": "guess", "note": "x"}})]
+    assert any("length_mm.basis" in p for p in problems_for(tmp_path / "4", entries))
+
+
+def test_actual_weight_only_beside_a_nominal_weight(tmp_path: Path) -> None:
+    actual = {"value": 232, "source": "test-source-a"}
+    sourced = {"value": 227, "source": "test-source-a"}
+    entries = [make_entry("a-one", dimensions={"weight_kg": sourced, "actual_weight_kg": actual})]
+    assert any(
+        "only for entries whose 'weight_kg' is the nominal" in p for p in problems_for(tmp_path, entries)
+    )
+    nominal = {"value": 227, "basis": "nominal", "note": "500 lb class"}
+    estimate = {"value": 232, "basis": "estimate", "note": "from photos"}
+    entries = [make_entry("a-one", dimensions={"weight_kg": nominal, "actual_weight_kg": estimate})]
+    assert any("'actual_weight_kg' needs a source" in p for p in problems_for(tmp_path / "2", entries))
+    entries = [make_entry("a-one", dimensions={"weight_kg": nominal, "actual_weight_kg": actual})]
+    assert not [p for p in problems_for(tmp_path / "3", entries) if "_kg" in p]
 
 
 def test_images_must_exist_and_carry_a_licence(tmp_path: Path) -> None:

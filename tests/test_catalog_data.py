@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from functools import cache
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import yaml
 
 from ordnance_db.catalog import Catalog, Problem, check_catalog, entry_files
 from ordnance_db.safety import scan, scan_data
+from ordnance_db.schema import BASES
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
 
 CORE_IDS = [
@@ -204,3 +206,47 @@ def test_coverage_readme_is_current() -> None:
     assert catalog is not None
     readme = (CATALOG_DIR / "README.md").read_text(encoding="utf-8")
     assert readme == coverage_markdown(catalog), "run: python -m ordnance_db coverage --write"
+
+
+NOMINAL_WEIGHTS = ["ofab-250-270", "fab-250-m54-m62", "fab-500-m54-m62", "mk-82", "mk-84", "kab-1500l"]
+
+
+def test_weight_classes_are_marked_nominal() -> None:
+    """Issue 18: a weight that is the class in the name (FAB-250: 250 kg) is 'nominal', not sourced;
+    the six once mislabelled stay fixed, and a published actual mass sits beside it."""
+    catalog, _ = checked()
+    assert catalog is not None
+    for entry in catalog.entries.values():
+        weight = entry.dimensions.weight_kg
+        if weight is None:
+            continue
+        numbers = {
+            float(n) for t in entry.all_names() for n in re.findall(r"\d+(?:\.\d+)?", t.replace(",", "."))
+        }
+        if weight.value in numbers:
+            assert weight.basis == "nominal", entry.id
+    for entry_id in NOMINAL_WEIGHTS:
+        assert catalog.entries[entry_id].dimensions.weight_kg.basis == "nominal", entry_id
+    for entry_id in ("mk-82", "mk-84"):
+        actual = catalog.entries[entry_id].dimensions.actual_weight_kg
+        assert (
+            actual is not None
+            and actual.sourced
+            and actual.value > catalog.entries[entry_id].dimensions.weight_kg.value
+        )
+
+
+def test_every_number_says_how_it_is_known() -> None:
+    """Each dimension has one of the four bases; 'source' and 'reference' name a bibliography entry,
+    'nominal' and 'estimate' carry a note saying how."""
+    catalog, _ = checked()
+    assert catalog is not None
+    for entry in catalog.entries.values():
+        for name, dim in entry.dimensions:
+            if dim is None:
+                continue
+            assert dim.basis in BASES, (entry.id, name)
+            if dim.basis in ("source", "reference"):
+                assert dim.source in catalog.sources, (entry.id, name)
+            else:
+                assert dim.note, (entry.id, name)

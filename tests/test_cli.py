@@ -53,6 +53,12 @@ def test_search_bad_range_is_one_line_exit_1(mini_catalog: Path, run_cli) -> Non
 def test_show_and_unknown_id(mini_catalog: Path, run_cli) -> None:
     shown = run_cli("show", "shoab-0-5", "--format", "json")
     assert json.loads(shown.stdout)["names"]["ru"] == "ШОАБ-0,5"
+    dimensions = json.loads(run_cli("show", "ofab-250-270", "--format", "json").stdout)["dimensions"]
+    assert {k: d["basis"] for k, d in dimensions.items()} == {
+        "length_mm": "source",
+        "diameter_mm": "estimate",
+        "weight_kg": "nominal",
+    }
     missing = run_cli("show", "no-such-thing")
     assert (
         missing.returncode == 1 and "unknown entry id" in missing.stderr and "Traceback" not in missing.stderr

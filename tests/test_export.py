@@ -133,6 +133,14 @@ def test_cyrillic_reads_back_with_both_extractors(catalog_engine: Engine, tmp_pa
     assert "ОФАБ-250-270" in pypdf_pages(data)[0]
 
 
+def test_sheet_says_how_each_number_is_known(catalog_engine: Engine, tmp_path: Path) -> None:
+    data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["mk-84"]))
+    text = squash(pdftotext_pages(data, tmp_path)[0])
+    assert "Weight907kgnominal[1]" in text
+    assert "Actualmass945kg[1]foldertekno-2025-mk-84" in text
+    assert "reference:acommonlypublishedfigure" in text
+
+
 def test_chinese_name_is_drawn(catalog_engine: Engine, tmp_path: Path) -> None:
     data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["type-72"]))
     assert "72式" in squash(pdftotext_pages(data, tmp_path)[0])
@@ -287,7 +295,9 @@ def test_csv_round_trips_with_stable_columns(catalog_engine: Engine) -> None:
     ofab = rows["ofab-250-270"]
     assert ofab["names"] == "ru: ОФАБ-250-270; uk: ОФАБ-250-270"
     assert (ofab["length_mm"], ofab["length_basis"]) == ("1460", "estimate")
-    assert (ofab["weight_kg"], ofab["weight_basis"]) == ("250", "source:funmyua-2024-ofab-250-kharkiv")
+    assert (ofab["weight_kg"], ofab["weight_basis"]) == ("250", "nominal:funmyua-2024-ofab-250-kharkiv")
+    mk84 = rows["mk-84"]
+    assert (mk84["actual_weight_kg"], mk84["actual_weight_basis"]) == ("945", "source:foldertekno-2025-mk-84")
     assert ofab["colours"] == "grey; dark-green"
     assert ofab["fin_count"] == "4"
     assert rows["qassam-type-rocket"]["names"] == "ar: قسام"

@@ -37,8 +37,9 @@ st.markdown(
 st.subheader("Contributing an entry", anchor=False)
 st.markdown(
     "1. Copy an existing entry of the same category to `catalog/<new-id>.yaml` (a new lowercase id).\n"
-    "2. Fill in what public sources support, and add each source to `catalog/sources.yaml`. Mark numbers "
-    "without a source as `basis: estimate` (or `nominal`) with a note.\n"
+    "2. Fill in what public sources support, and add each source to `catalog/sources.yaml`. Give each "
+    "number its basis: a `source`, `basis: reference` with the source quoting it, or `basis: nominal` or "
+    "`estimate` with a note.\n"
     "3. Run `python -m ordnance_db validate` until it prints `catalog OK`, then "
     "`python -m ordnance_db coverage --write` and `make test`.\n\n"
     "Never add procedures for handling, moving, disarming or making munitions: validation refuses them."

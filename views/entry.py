@@ -23,6 +23,7 @@ DIMENSIONS = (
     ("diameter_mm", "Diameter", "mm"),
     ("span_mm", "Span (fins or wings)", "mm"),
     ("weight_kg", "Weight", "kg"),
+    ("actual_weight_kg", "Actual weight", "kg"),
 )
 
 
@@ -31,8 +32,10 @@ def number(value: float) -> str:
 
 
 def dimension_line(label: str, unit: str, dim: Dimension) -> str:
-    """A size with its provenance: the source it comes from, or an estimate/nominal mark and note."""
-    basis = f"source: {source_line(dim.source)}" if dim.source else f"**{md(dim.basis)}**"
+    """A size with how it is known: the source that states it, or the basis (reference, nominal,
+    estimate) in bold and the source it rests on, if any."""
+    cited = f": {source_line(dim.source)}" if dim.source else ""
+    basis = f"source{cited}" if dim.basis == "source" else f"**{md(dim.basis)}**{cited}"
     note = f" — {md(dim.note)}" if dim.note else ""
     return f"- **{label}: {md(number(dim.value))} {unit}** ({basis}){note}"
 
