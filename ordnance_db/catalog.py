@@ -497,7 +497,7 @@ def read_photos(images_dir: Path, entry_ids: set[str]) -> tuple[dict[str, list[P
     and is an image, no photo listed twice or stored twice, and `internal` photos only outside the
     repository's own images folder."""
     images_dir = Path(images_dir)
-    in_repository = images_dir.resolve() == REPOSITORY_IMAGES.resolve()
+    refusal = internal_refusal(images_dir)
     photos: dict[str, list[Photo]] = {}
     problems: list[Problem] = []
     seen: dict[str, Path] = {}  # sha-256 of the bytes -> first file with them
@@ -526,18 +526,22 @@ def read_photos(images_dir: Path, entry_ids: set[str]) -> tuple[dict[str, list[P
                 problems.append(doc.problem((i, "file"), f"{photo.file} is listed twice"))
                 continue
             problems += [doc.problem((i, "file"), m) for m in _photo_file_problems(file, seen)]
-            if photo.licence == INTERNAL and in_repository:
-                problems.append(
-                    doc.problem(
-                        (i, "licence"),
-                        "an internal photo cannot be kept in the repository's images folder: "
-                        "set ORDNANCE_IMAGES_DIR to your organisation's own folder",
-                    )
-                )
+            if photo.licence == INTERNAL and refusal:
+                problems.append(doc.problem((i, "licence"), refusal))
             rows.append(photo)
         if rows:
             photos[entry_id] = rows
     return photos, problems
+
+
+def internal_refusal(images_dir: Path) -> str | None:
+    """Why `internal` photos cannot be kept in `images_dir` (the repository's own), or None."""
+    if Path(images_dir).resolve() != REPOSITORY_IMAGES.resolve():
+        return None
+    return (
+        "an internal photo cannot be kept in the repository's images folder: "
+        "set ORDNANCE_IMAGES_DIR to your organisation's own folder"
+    )
 
 
 def _photo_file_problems(file: Path, seen: dict[str, Path]) -> list[str]:

@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from ordnance_db import catalog as catalog_mod
 from ordnance_db import db
-from ordnance_db.schema import Entry
+from ordnance_db import photos as photos_mod
+from ordnance_db.schema import LICENCE_HELP, Entry, PhotoCondition, PhotoView
 from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
 
@@ -445,6 +446,83 @@ def cmd_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def _entry_ids() -> set[str]:
+    """The catalog's ids (entry file names), without loading the whole catalog."""
+    return {path.stem for path in catalog_mod.entry_files(CATALOG_DIR)}
+
+
+def _photo_meta(args: argparse.Namespace) -> dict[str, str | None]:
+    return {
+        "licence": args.licence,
+        "author": args.author,
+        "source": args.source,
+        "view": args.view,
+        "condition": args.condition,
+        "shows": args.shows,
+    }
+
+
+def _report_stored(stored: list[Any], verb: str) -> None:
+    for item in stored:
+        photo = item.photo
+        print(f"{verb} {IMAGES_DIR / item.entry_id / photo.file} ({photo.licence}, {photo.author})")
+    print(
+        f"{len(stored)} photo(s) {verb}: metadata removed, long side at most {photos_mod.STORED_SIDE} px; "
+        "your own files were left as they were"
+    )
+
+
+def _photo_command(work: Callable[[], Any]) -> Any:
+    """Run a photo command; its problems are printed one per line and nothing was changed."""
+    try:
+        return work()
+    except photos_mod.PhotoError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise UserError(str(exc)) from exc
+
+
+def cmd_photos_add(args: argparse.Namespace) -> int:
+    """Store photos of one entry in the images folder in use (ORDNANCE_IMAGES_DIR), resized and
+    without metadata; every file is checked first, and if one is refused none is added."""
+    files = [Path(f) for f in args.files]
+    stored = _photo_command(
+        lambda: photos_mod.add_photos(IMAGES_DIR, _entry_ids(), args.id, files, _photo_meta(args))
+    )
+    _report_stored(stored, "added")
+    return 0
+
+
+def cmd_photos_import(args: argparse.Namespace) -> int:
+    """Import DIR/<entry-id>/* described by DIR/photos.csv (columns file, licence, author, source,
+    view, condition, shows); if any row is wrong nothing is imported and every problem names its line."""
+    stored = _photo_command(lambda: photos_mod.import_folder(Path(args.directory), IMAGES_DIR, _entry_ids()))
+    _report_stored(stored, "imported")
+    return 0
+
+
+def cmd_photos_list(args: argparse.Namespace) -> int:
+    """The reference photos of one entry (or of every entry), with licence, author and source."""
+    if args.id is not None and args.id not in _entry_ids():
+        raise UserError(photos_mod.unknown_entry(args.id, _entry_ids()))
+    found = db.load_photos(_engine(), None if args.id is None else [args.id])
+    records = [
+        {"id": entry_id, **photo.model_dump(), "path": str(IMAGES_DIR / entry_id / photo.file)}
+        for entry_id, rows in found.items()
+        for photo in rows
+    ]
+    columns = ("id", "file", "licence", "author", "source", "view", "condition", "shows")
+    _print_records(records, columns, args.format)
+    return 0
+
+
+def cmd_photos_remove(args: argparse.Namespace) -> int:
+    """Delete one stored photo and its row from the images folder in use."""
+    path = _photo_command(lambda: photos_mod.remove_photo(IMAGES_DIR, _entry_ids(), args.id, args.file))
+    print(f"removed {path}")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """The JSON Schema of a catalog entry, for editors that check YAML as it is typed."""
     json.dump(Entry.model_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
@@ -479,6 +557,40 @@ def _add_filters(parser: argparse.ArgumentParser, positional: bool = True) -> No
         help="widen size ranges by PCT %% (default 10)",
     )
     parser.add_argument("--sort", choices=SORTS, default="relevance", help="order of results")
+
+
+def _add_photo_commands(sub: Any) -> None:
+    """`photos add | import | list | remove`."""
+    help_text = "reference photos of entries: add, import, list, remove"
+    photos = sub.add_parser("photos", help=help_text, description=help_text)
+    commands = photos.add_subparsers(dest="photos_command", required=True, metavar="ACTION")
+
+    p = commands.add_parser("add", help=cmd_photos_add.__doc__, description=cmd_photos_add.__doc__)
+    p.add_argument("id", metavar="ID", help="entry id, e.g. pmn")
+    p.add_argument("files", nargs="+", metavar="FILE", help="photo files (JPEG, PNG, WebP, HEIC, GIF)")
+    p.add_argument("--licence", required=True, help=f"one of: {LICENCE_HELP}")
+    p.add_argument("--author", required=True, help="who took the photo (the attribution)")
+    p.add_argument(
+        "--source", required=True, help="http(s) address where the photo and its licence can be checked"
+    )
+    p.add_argument("--view", choices=get_args(PhotoView), help="what side the photo shows")
+    p.add_argument("--condition", choices=get_args(PhotoCondition), help="the item's state in the photo")
+    p.add_argument("--shows", metavar="TEXT", help="what the photo shows, in a sentence")
+    p.set_defaults(func=cmd_photos_add)
+
+    p = commands.add_parser("import", help=cmd_photos_import.__doc__, description=cmd_photos_import.__doc__)
+    p.add_argument("directory", metavar="DIR", help="folder holding photos.csv and <entry-id>/ folders")
+    p.set_defaults(func=cmd_photos_import)
+
+    p = commands.add_parser("list", help=cmd_photos_list.__doc__, description=cmd_photos_list.__doc__)
+    p.add_argument("id", nargs="?", metavar="ID", help="entry id (default: every entry)")
+    _add_format(p)
+    p.set_defaults(func=cmd_photos_list)
+
+    p = commands.add_parser("remove", help=cmd_photos_remove.__doc__, description=cmd_photos_remove.__doc__)
+    p.add_argument("id", metavar="ID", help="entry id")
+    p.add_argument("file", metavar="FILE", help="the stored file name, as 'photos list' shows it")
+    p.set_defaults(func=cmd_photos_remove)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -569,6 +681,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="how many candidates to print (default 10)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(func=cmd_key)
+
+    _add_photo_commands(sub)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
     p.set_defaults(func=cmd_schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ from PIL import ExifTags, Image
 from sqlalchemy.engine import Engine
 
 from ordnance_db import catalog as catalog_mod
+from ordnance_db import photos as photos_mod
 from ordnance_db.catalog import check_catalog, load_catalog
 from ordnance_db.db import build_database, ensure_built, load_photos
+from ordnance_db.photos import PhotoError, add_photos
 
 GPS = {1: "N", 2: (50.0, 27.0, 1.5), 3: "E", 4: (30.0, 31.0, 2.0)}
 """A real EXIF GPS position (Kyiv), written into test photos so its removal can be checked."""
@@ -187,3 +190,221 @@ def test_the_database_holds_photos_per_entry_and_follows_the_photo_list(
     write_photos(images, "fab-250", [photo_row("f.jpg")], seed=7)
     assert ensure_built(engine, mini_catalog, images) is True
     assert [p.file for p in load_photos(engine, ["fab-250"])["fab-250"]] == ["f.jpg"]
+
+
+# --- the photo commands ----------------------------------------------------------------------
+
+
+def originals(
+    folder: Path, count: int = 2, size: tuple[int, int] = (320, 240), seed: int = 100
+) -> list[Path]:
+    """A user's own phone photos (EXIF turned 90 degrees, GPS, XMP, ICC, comment), outside images/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"IMG_{i:04d} Міна.JPG"
+        path.write_bytes(jpeg_bytes(seed + i, size, orientation=6))
+        paths.append(path)
+    return paths
+
+
+ADD = ("--licence", "CC-BY-SA-4.0", "--author", "A. Photographer", "--source", "https://example.org/p")
+
+
+def test_add_strips_metadata_resizes_and_keeps_the_original(
+    mini_catalog: Path, tmp_path: Path, run_cli
+) -> None:
+    small, large = originals(tmp_path / "phone", 1)[0], originals(tmp_path / "big", 1, (2400, 1800))[0]
+    before = {p: p.read_bytes() for p in (small, large)}
+    result = run_cli("photos", "add", "shoab-0-5", str(small), str(large), *ADD, "--view", "top")
+    assert result.returncode == 0, result.stderr
+    assert "2 photo(s) added" in result.stdout
+    folder = tmp_path / "images" / "shoab-0-5"
+    stored = sorted(folder.glob("*.jpg"))
+    assert [p.name for p in stored] == ["img-0000-mina-2.jpg", "img-0000-mina.jpg"]
+    for path in stored:
+        data = path.read_bytes()
+        with Image.open(path) as img:
+            assert not img.getexif(), "EXIF (and with it GPS) must be gone"
+            assert not {"exif", "xmp", "comment", "icc_profile"} & set(img.info)
+            sizes = img.size
+        assert b"photographer home address" not in data and b"taken near the school" not in data
+        assert max(sizes) <= 1024
+    with Image.open(folder / "img-0000-mina.jpg") as img:
+        assert img.size == (240, 320)  # EXIF orientation applied before the metadata went
+    with Image.open(folder / "img-0000-mina-2.jpg") as img:
+        assert img.size == (768, 1024)
+    assert all(p.read_bytes() == data for p, data in before.items()), "the user's files are untouched"
+    rows = yaml.safe_load((folder / "photos.yaml").read_text())
+    assert rows[0] == {
+        "file": "img-0000-mina.jpg",
+        "licence": "CC-BY-SA-4.0",
+        "author": "A. Photographer",
+        "source": "https://example.org/p",
+        "view": "top",
+    }
+    assert run_cli("validate", str(mini_catalog)).returncode == 0
+    listed = json.loads(run_cli("photos", "list", "shoab-0-5", "--format", "json").stdout)
+    assert [(r["id"], r["file"], r["view"]) for r in listed] == [
+        ("shoab-0-5", "img-0000-mina.jpg", "top"),
+        ("shoab-0-5", "img-0000-mina-2.jpg", "top"),
+    ]
+    again = run_cli("photos", "add", "shoab-0-5", str(small), *ADD)
+    assert again.returncode == 1 and "already stored as shoab-0-5/img-0000-mina.jpg" in again.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--licence", "CC-BY-NC-4.0"), "licence 'CC-BY-NC-4.0' is not one that allows redistribution"),
+        (("--source", "my archive"), "source must be the http(s) address"),
+        (("--shows", "How to defuse it safely."), "crosses the safety line"),
+    ],
+)
+def test_add_refuses_bad_metadata_and_adds_nothing(
+    mini_catalog: Path, tmp_path: Path, run_cli, args: tuple[str, ...], expected: str
+) -> None:
+    photo = originals(tmp_path / "phone", 1)[0]
+    result = run_cli("photos", "add", "shoab-0-5", str(photo), *ADD, *args)
+    assert result.returncode == 1
+    assert expected in result.stderr and "nothing was added" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "images" / "shoab-0-5").exists()
+
+
+def test_add_refuses_a_non_image_and_an_unknown_entry_with_the_nearest_ids(
+    mini_catalog: Path, tmp_path: Path, run_cli
+) -> None:
+    good = originals(tmp_path / "phone", 1)[0]
+    notes = tmp_path / "phone" / "notes.jpg"
+    notes.write_text("not a photo")
+    result = run_cli("photos", "add", "shoab-0-5", str(good), str(notes), *ADD)
+    assert result.returncode == 1
+    assert f"{notes}: This file is not an image we can read" in result.stderr
+    assert not (tmp_path / "images" / "shoab-0-5").exists(), "one bad file and nothing is added"
+    result = run_cli("photos", "add", "shoab-05", str(good), *ADD)
+    assert (
+        result.returncode == 1 and "'shoab-05' is not a catalog entry (nearest: shoab-0-5)" in result.stderr
+    )
+    result = run_cli("photos", "list", "fab250")
+    assert result.returncode == 1 and "nearest: fab-250" in result.stderr
+
+
+def write_csv(directory: Path, lines: list[str]) -> None:
+    (directory / "photos.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_import_reports_every_bad_row_by_line_and_imports_nothing(
+    mini_catalog: Path, tmp_path: Path, run_cli
+) -> None:
+    drop = tmp_path / "drop"
+    originals(drop / "shoab-0-5", 2)
+    originals(drop / "m67-grenade", 1, seed=200)
+    (drop / "m67-grenade" / "IMG_0000 Міна.JPG").rename(drop / "m67-grenade" / "side.jpg")
+    header = "file,licence,author,source,view,condition"
+    good = [
+        "shoab-0-5/IMG_0000 Міна.JPG,CC0-1.0,B. Author,https://example.org/1,top,intact",
+        "m67-grenade/side.jpg,CC-BY-4.0,C. Author,https://example.org/2,side,damaged",
+    ]
+    bad = [
+        "shoab-0-5/IMG_0001 Міна.JPG,CC-BY-NC-4.0,B. Author,https://example.org/3,top,intact",
+        "shoab-05/x.jpg,CC0-1.0,B. Author,https://example.org/4,,",
+        "fab-250/missing.jpg,CC0-1.0,B. Author,https://example.org/5,,",
+        "m67-grenade/side.jpg,CC0-1.0,,https://example.org/6,,",
+        "m67-grenade/side.jpg,CC0-1.0,D. Author,https://example.org/6,underneath,",
+    ]
+    write_csv(drop, [header, *good, *bad])
+    result = run_cli("photos", "import", str(drop))
+    assert result.returncode == 1
+    err = result.stderr
+    assert "photos.csv line 4: shoab-0-5/IMG_0001 Міна.JPG: licence 'CC-BY-NC-4.0'" in err
+    assert "photos.csv line 5: 'shoab-05' is not a catalog entry (nearest: shoab-0-5)" in err
+    assert "photos.csv line 6: fab-250/missing.jpg: The file does not exist." in err
+    assert "photos.csv line 7: author is empty" in err
+    assert "photos.csv line 8: m67-grenade/side.jpg is already on line 3" in err
+    assert "nothing was imported" in err
+    assert list((tmp_path / "images").iterdir()) == [], "nothing is imported when a row is wrong"
+
+    write_csv(drop, [header, *good, bad[0].replace("CC-BY-NC-4.0", "CC-BY-SA-3.0")])
+    result = run_cli("photos", "import", str(drop))
+    assert result.returncode == 0, result.stderr
+    assert "3 photo(s) imported" in result.stdout
+    assert run_cli("validate", str(mini_catalog)).returncode == 0
+    listed = json.loads(run_cli("photos", "list", "--format", "json").stdout)
+    assert [(r["id"], r["licence"], r["condition"]) for r in listed] == [
+        ("m67-grenade", "CC-BY-4.0", "damaged"),
+        ("shoab-0-5", "CC0-1.0", "intact"),
+        ("shoab-0-5", "CC-BY-SA-3.0", "intact"),
+    ]
+    with Image.open(tmp_path / "images" / "m67-grenade" / "side.jpg") as img:
+        assert not img.getexif()
+
+
+def test_import_refuses_a_photo_without_a_row_and_a_broken_header(
+    mini_catalog: Path, tmp_path: Path, run_cli
+) -> None:
+    drop = tmp_path / "drop"
+    originals(drop / "shoab-0-5", 2)
+    write_csv(
+        drop, ["file,licence,author,source", "shoab-0-5/IMG_0000 Міна.JPG,CC0-1.0,B,https://example.org/1"]
+    )
+    result = run_cli("photos", "import", str(drop))
+    assert result.returncode == 1
+    assert "shoab-0-5/IMG_0001 Міна.JPG has no row in photos.csv" in result.stderr
+    write_csv(drop, ["file,licence,photographer,source"])
+    result = run_cli("photos", "import", str(drop))
+    assert "photos.csv line 1: missing column(s) author" in result.stderr
+    assert "unknown column(s) photographer" in result.stderr
+    (drop / "photos.csv").unlink()
+    assert "photos.csv does not exist" in run_cli("photos", "import", str(drop)).stderr
+
+
+def test_remove_deletes_the_photo_and_its_row(mini_catalog: Path, tmp_path: Path, run_cli) -> None:
+    photos = originals(tmp_path / "phone", 2)
+    assert run_cli("photos", "add", "shoab-0-5", *map(str, photos), *ADD).returncode == 0
+    folder = tmp_path / "images" / "shoab-0-5"
+    result = run_cli("photos", "remove", "shoab-0-5", "nope.jpg")
+    assert result.returncode == 1
+    assert (
+        "shoab-0-5 has no photo 'nope.jpg' (its photos: img-0000-mina.jpg, img-0001-mina.jpg)"
+        in result.stderr
+    )
+    assert run_cli("photos", "remove", "shoab-0-5", "img-0000-mina.jpg").returncode == 0
+    assert not (folder / "img-0000-mina.jpg").exists()
+    assert [r["file"] for r in yaml.safe_load((folder / "photos.yaml").read_text())] == ["img-0001-mina.jpg"]
+    assert run_cli("photos", "remove", "shoab-0-5", "img-0001-mina.jpg").returncode == 0
+    assert not (folder / "photos.yaml").exists()
+    assert run_cli("validate", str(mini_catalog)).returncode == 0
+
+
+def test_internal_photos_cannot_be_added_to_the_repository_images_folder(
+    mini_catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    images = tmp_path / "images"
+    photo = originals(tmp_path / "phone", 1)
+    meta = {"licence": "internal", "author": "Our NGO", "source": "Field library, box 3"}
+    stored = add_photos(images, {"shoab-0-5"}, "shoab-0-5", photo, meta)
+    assert stored[0].photo.licence == "internal"  # an organisation's own folder: fine
+    monkeypatch.setattr(catalog_mod, "REPOSITORY_IMAGES", images)
+    with pytest.raises(PhotoError) as info:
+        add_photos(images, {"shoab-0-5"}, "shoab-0-5", originals(tmp_path / "more", 1, (100, 80)), meta)
+    assert "set ORDNANCE_IMAGES_DIR" in info.value.problems[0]
+
+
+def test_a_failed_write_puts_everything_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    images = tmp_path / "images"
+    meta = {"licence": "CC0-1.0", "author": "A", "source": "https://example.org/a"}
+    add_photos(images, {"pmn"}, "pmn", originals(tmp_path / "first", 1), meta)
+    list_before = (images / "pmn" / "photos.yaml").read_bytes()
+    real_write = photos_mod._write_atomic
+
+    def failing(path: Path, data: bytes) -> None:
+        if path.name == "photos.yaml":
+            raise OSError(28, "No space left on device")
+        real_write(path, data)
+
+    monkeypatch.setattr(photos_mod, "_write_atomic", failing)
+    with pytest.raises(OSError):
+        add_photos(images, {"pmn"}, "pmn", originals(tmp_path / "second", 2, (200, 100)), meta)
+    assert sorted(p.name for p in (images / "pmn").iterdir()) == ["img-0000-mina.jpg", "photos.yaml"]
+    assert (images / "pmn" / "photos.yaml").read_bytes() == list_before
