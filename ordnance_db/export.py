@@ -1164,7 +1164,7 @@ def _safety_body(
     wanted = None if countries is None else set(countries)
     contacts = [c for c in g.contacts if wanted is None or c.country in wanted]
     if contacts:
-        line = "; ".join(f"{c.country} {' / '.join(c.numbers)} — {c.label}" for c in contacts)
+        line = "; ".join(f"{c.country} {c.reach()} — {c.label}" for c in contacts)
         y += 0.6 + pen.text(x, y + 0.6, w, f"Report to: {line}", size, bold=True)
     standards = "; ".join(_standard_short(ctx, key) for key in g.standards)
     note = f"This panel follows, in our own words: {standards}."

@@ -407,13 +407,25 @@ class Vocabulary(Model):
 
 
 class Contact(Model):
-    """A national reporting contact from an official public source."""
+    """A national reporting contact from a public source: telephone numbers, or a channel (a web
+    address such as a messaging channel) where that is how an authority takes reports."""
 
     country: Country
     label: ShortText
-    numbers: list[Annotated[str, StringConstraints(pattern=r"^[0-9 +()-]{2,20}$")]] = Field(min_length=1)
+    numbers: list[Annotated[str, StringConstraints(pattern=r"^[0-9 +()-]{2,20}$")]] = []
+    channels: list[Url] = []
     note: Text | None = None
     source: Slug
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Contact:
+        if not self.numbers and not self.channels:
+            raise ValueError("a contact needs at least one of 'numbers' or 'channels'")
+        return self
+
+    def reach(self) -> str:
+        """Numbers and channels as one short text: '101 / 102', 'https://t.me/...'."""
+        return " / ".join([*self.numbers, *self.channels])
 
 
 class Guidance(Model):

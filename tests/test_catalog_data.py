@@ -250,3 +250,31 @@ def test_every_number_says_how_it_is_known() -> None:
                 assert dim.source in catalog.sources, (entry.id, name)
             else:
                 assert dim.note, (entry.id, name)
+
+
+def test_reporting_contacts_cover_25_countries_each_sourced() -> None:
+    """Issue 18: contacts for at least 25 countries, each from a source in the bibliography; a row
+    without a mine-action hotline says so in its note."""
+    catalog, _ = checked()
+    assert catalog is not None and catalog.guidance is not None
+    contacts = catalog.guidance.contacts
+    assert len({c.country for c in contacts}) >= 25
+    for contact in contacts:
+        assert contact.numbers or contact.channels, contact.label
+        assert catalog.sources[contact.source].url.startswith(("https://", "http://")), contact.label
+        assert contact.note, contact.label
+    for country in ("UA", "SY", "IQ", "YE", "PS", "LB", "AF", "LA", "KH", "DE", "GB"):
+        assert any(c.country == country for c in contacts), country
+
+
+def test_contact_needs_a_number_or_a_channel() -> None:
+    from pydantic import ValidationError
+
+    from ordnance_db.schema import Contact
+
+    with pytest.raises(ValidationError, match="at least one of 'numbers' or 'channels'"):
+        Contact(country="SY", label="Somebody", source="a-source")
+    with pytest.raises(ValidationError, match="http"):
+        Contact(country="SY", label="Somebody", channels=["t.me/x"], source="a-source")
+    contact = Contact(country="SY", label="Civil Defence", channels=["https://t.me/s/x"], source="a-source")
+    assert contact.reach() == "https://t.me/s/x"

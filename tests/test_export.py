@@ -137,8 +137,15 @@ def test_sheet_says_how_each_number_is_known(catalog_engine: Engine, tmp_path: P
     data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["mk-84"]))
     text = squash(pdftotext_pages(data, tmp_path)[0])
     assert "Weight907kgnominal[1]" in text
-    assert "Actualmass945kg[1]foldertekno-2025-mk-84" in text
+    assert "Actualmass945kg[1]foldertekno" in text
     assert "reference:acommonlypublishedfigure" in text
+
+
+def test_sheet_of_an_item_used_in_syria_shows_syrian_contacts(catalog_engine: Engine, tmp_path: Path) -> None:
+    data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["ofab-250-270"]))
+    text = squash(pdftotext_pages(data, tmp_path)[0])
+    assert squash("SY https://t.me/s/SyriaDefence — Syrian Civil Defence") in text
+    assert squash("UA 101 — State Emergency Service of Ukraine") in text
 
 
 def test_chinese_name_is_drawn(catalog_engine: Engine, tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ else:
     )
     for i, contact in enumerate(contacts):
         with st.container(border=True, key=f"contact_{i}"):
-            numbers = ", ".join(contact.get("numbers", []))
+            numbers = ", ".join([*contact.get("numbers", []), *contact.get("channels", [])])
             st.markdown(f"**{md(contact['country'])} · {md(contact['label'])}: {md(numbers)}**")
             if contact.get("note"):
                 st.text(contact["note"])
