@@ -604,3 +604,45 @@ def test_server_config_keeps_it_offline_and_light() -> None:
     assert config["server"]["fileWatcherType"] == "none"
     assert config["runner"]["postScriptGC"] is False
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_entry_page_shows_reference_photos_with_their_attribution(
+    app: AppTest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Photos added by `photos add` appear on the entry page with author, licence and source; an
+    organisation's internal photo is marked as not for publication (issue 15)."""
+    from sqlalchemy import create_engine
+    from streamlit import cache_data
+
+    from ordnance_db.photos import add_photos
+    from tests.test_photos import originals
+
+    catalog_dir = write_real_subset(tmp_path, ["pmn", "pmn-2"])
+    images = tmp_path / "images"
+    phone = originals(tmp_path / "phone", 2)
+    public = {"licence": "CC-BY-SA-4.0", "author": "A. Photographer", "source": "https://example.org/pmn"}
+    add_photos(images, {"pmn"}, "pmn", phone[:1], {**public, "view": "top", "shows": "A PMN in dry grass."})
+    add_photos(
+        images, {"pmn"}, "pmn", phone[1:], {"licence": "internal", "author": "Our NGO", "source": "Box 3"}
+    )
+    engine = create_engine(f"sqlite:///{tmp_path / 'photos.sqlite'}")
+    db.build_database(load_catalog(catalog_dir, images), engine)
+    monkeypatch.setattr(common, "get_engine", lambda: engine)
+    monkeypatch.setattr(common, "IMAGES_DIR", images)
+    cache_data.clear()  # entries and photos cached from the project's database by earlier tests
+    try:
+        app.query_params["id"] = "pmn"
+        app.run()
+        no_exception(app)
+        assert any(h.value == "Reference photos" for h in app.subheader)
+        first = app.container("photo_0").caption[0].value
+        assert first == (
+            f"{md('A PMN in dry grass.')} ({md('view: top')}) — Photo: {md('A. Photographer')} · "
+            f"{md('CC-BY-SA-4.0')} · [source](https://example.org/pmn)"
+        )
+        second = app.container("photo_1").caption[0].value
+        assert md("internal: this organisation's own library, not for publication") in second
+        assert md("Our NGO") in second and md("Box 3") in second
+        assert "](" not in second, "an internal photo's reference is never a link"
+    finally:
+        cache_data.clear()

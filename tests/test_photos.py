@@ -408,3 +408,32 @@ def test_a_failed_write_puts_everything_back(tmp_path: Path, monkeypatch: pytest
         add_photos(images, {"pmn"}, "pmn", originals(tmp_path / "second", 2, (200, 100)), meta)
     assert sorted(p.name for p in (images / "pmn").iterdir()) == ["img-0000-mina.jpg", "photos.yaml"]
     assert (images / "pmn" / "photos.yaml").read_bytes() == list_before
+
+
+def test_internal_photos_are_never_exported(tmp_path: Path) -> None:
+    """Exports (JSON, CSV, PDF) carry entries only: nothing of an organisation's internal photo."""
+    from pypdf import PdfReader
+    from sqlalchemy import create_engine
+
+    from ordnance_db import export
+    from tests.conftest import write_real_subset
+
+    catalog_dir = write_real_subset(tmp_path, ["pmn", "pmn-2"])
+    images = tmp_path / "images"
+    meta = {"licence": "internal", "author": "Confidential Survey Team", "source": "Case 2024-117"}
+    add_photos(images, {"pmn"}, "pmn", originals(tmp_path / "phone", 1), meta)
+    engine = create_engine(f"sqlite:///{tmp_path / 'export.sqlite'}")
+    build_database(load_catalog(catalog_dir, images), engine)
+    assert load_photos(engine)["pmn"][0].licence == "internal"
+    entries = export.select_entries(engine, ["pmn"])
+    pdf_text = "".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(export.pdf_bytes(engine, entries))).pages
+    )
+    for text in (
+        export.json_bytes(entries).decode(),
+        export.csv_bytes(entries).decode("utf-8-sig"),
+        pdf_text,
+    ):
+        assert "PMN" in text
+        for secret in ("Confidential Survey Team", "Case 2024-117", "img-0000-mina"):
+            assert secret not in text

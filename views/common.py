@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 
 from ordnance_db import db
 from ordnance_db.catalog import load_catalog
-from ordnance_db.schema import Entry
+from ordnance_db.schema import Entry, Photo
 from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
 
@@ -78,6 +78,12 @@ def get_guidance() -> dict[str, Any] | None:
 def get_entry(entry_id: str) -> Entry | None:
     """One entry, or None for an unknown id."""
     return db.load_entry(get_engine(), entry_id)
+
+
+@st.cache_data(max_entries=512, ttl=REFRESH_S, show_spinner=False)
+def get_photos(entry_id: str) -> list[Photo]:
+    """An entry's reference photos (images/<id>/photos.yaml), in listed order."""
+    return db.load_photos(get_engine(), [entry_id]).get(entry_id, [])
 
 
 @st.cache_data(ttl=REFRESH_S, show_spinner=False)
@@ -226,6 +232,32 @@ def entry_picture(entry_id: str, name: str = "side.png") -> Path | None:
     """Path of images/<id>/<name> when it exists."""
     path = IMAGES_DIR / entry_id / name
     return path if path.is_file() else None
+
+
+PHOTO_TEXT = {
+    "heading": "Reference photos",
+    "photo": "Photo",
+    "source": "source",
+    "internal": "internal: this organisation's own library, not for publication",
+    "view": "view",
+}
+"""The photo strings of the interface, in one place until the translation catalogues come."""
+
+
+def photo_caption(photo: Photo) -> str:
+    """What a photo shows and its attribution (author, licence, source) as Markdown, for any page
+    that shows a reference photo."""
+    shown = f"{md(photo.shows)} " if photo.shows else ""
+    parts = [f"{PHOTO_TEXT['view']}: {photo.view}"] if photo.view else []
+    parts += [photo.condition] if photo.condition else []
+    state = f"({md(', '.join(parts))}) " if parts else ""
+    if photo.public:
+        url = safe_url(photo.source)
+        where = f"[{PHOTO_TEXT['source']}]({url})" if url else md(photo.source)
+        licence = md(photo.licence)
+    else:
+        where, licence = md(photo.source), md(PHOTO_TEXT["internal"])
+    return f"{shown}{state}— {PHOTO_TEXT['photo']}: {md(photo.author)} · {licence} · {where}"
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)

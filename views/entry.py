@@ -8,12 +8,15 @@ from ordnance_db import export
 from ordnance_db.schema import Dimension, Entry, Party
 from views.common import (
     ENTRY_PAGE,
+    PHOTO_TEXT,
     entry_names,
     entry_picture,
     get_engine,
     get_entry,
     get_guidance,
+    get_photos,
     md,
+    photo_caption,
     source_line,
     term_label,
 )
@@ -93,16 +96,13 @@ def pictures(entry: Entry) -> None:
         st.image(str(drawing), caption=md(f"Drawing with dimensions.{note}"), width="stretch")
     if side:
         st.image(str(side), caption=md(f"Side view as usually seen.{note}"), width="stretch")
-    for image in entry.images:
-        if image.kind != "photo":
-            continue
-        path = entry_picture(entry.id, image.file)
-        if path is None:
-            continue
-        caption = (
-            f"{image.caption + ' — ' if image.caption else ''}{image.author}, {image.licence}, {image.source}"
-        )
-        st.image(str(path), caption=md(caption), width="stretch")
+    photos = [(p, path) for p in get_photos(entry.id) if (path := entry_picture(entry.id, p.file))]
+    if photos:
+        st.subheader(PHOTO_TEXT["heading"], anchor=False)
+    for index, (photo, path) in enumerate(photos):
+        with st.container(key=f"photo_{index}"):
+            st.image(str(path), width="stretch")
+            st.caption(photo_caption(photo))
 
 
 def features(entry: Entry) -> None:
