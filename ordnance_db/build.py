@@ -120,6 +120,6 @@ def build_all(
         ),
     )
     checked, stale = stale_drawings(catalog, images_dir, var_dir, force=force, progress=progress)
-    drawable = sum(1 for e in catalog.entries.values() if e.geometry is not None or e.images)
+    drawable = sum(1 for e in catalog.entries.values() if e.geometry is not None or e.id in catalog.photos)
     index_built = index and drawable >= 2 and load_matcher(catalog, var_dir, progress=progress)[1]
     return BuildReport(len(catalog.entries), built, checked, stale, index_built, not index)
