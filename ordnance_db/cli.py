@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, get_args
 
+from pydantic import TypeAdapter
 from sqlalchemy.exc import SQLAlchemyError
 
 from ordnance_db import catalog as catalog_mod
 from ordnance_db import db
 from ordnance_db import photos as photos_mod
-from ordnance_db.schema import LICENCE_HELP, Entry, PhotoCondition, PhotoView
+from ordnance_db.schema import LICENCE_HELP, Entry, Photo, PhotoCondition, PhotoView
 from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
 
@@ -524,8 +525,10 @@ def cmd_photos_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    """The JSON Schema of a catalog entry, for editors that check YAML as it is typed."""
-    json.dump(Entry.model_json_schema(), sys.stdout, indent=2, ensure_ascii=False)
+    """The JSON Schema of a catalog entry (or, with --photos, of images/<id>/photos.yaml), for
+    editors that check YAML as it is typed."""
+    schema = TypeAdapter(list[Photo]).json_schema() if args.photos else Entry.model_json_schema()
+    json.dump(schema, sys.stdout, indent=2, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0
 
@@ -685,6 +688,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_photo_commands(sub)
 
     p = sub.add_parser("schema", help=cmd_schema.__doc__, description=cmd_schema.__doc__)
+    p.add_argument("--photos", action="store_true", help="the schema of a photo list instead of an entry")
     p.set_defaults(func=cmd_schema)
     return parser
 

@@ -437,3 +437,13 @@ def test_internal_photos_are_never_exported(tmp_path: Path) -> None:
         assert "PMN" in text
         for secret in ("Confidential Survey Team", "Case 2024-117", "img-0000-mina"):
             assert secret not in text
+
+
+def test_the_photo_list_has_a_json_schema_for_editors(run_cli) -> None:
+    result = run_cli("schema", "--photos")
+    assert result.returncode == 0, result.stderr
+    schema = json.loads(result.stdout)
+    photo = schema["$defs"]["Photo"]
+    assert schema["type"] == "array"
+    assert set(photo["required"]) == {"file", "licence", "author", "source"}
+    assert photo["additionalProperties"] is False
