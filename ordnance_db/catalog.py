@@ -8,7 +8,10 @@ composed node tree itself, refusing aliases (billion-laughs) and any non-standar
 from __future__ import annotations
 
 import hashlib
+import math
+import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +39,26 @@ REPOSITORY_IMAGES = ROOT / "images"
 
 Loc = tuple[str | int, ...]
 
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+"""Invisible characters that reorder how text is displayed (the "Trojan Source" trick)."""
+_BIDI_NAMES = {
+    "\u202a": "left-to-right embedding",
+    "\u202b": "right-to-left embedding",
+    "\u202c": "pop directional formatting",
+    "\u202d": "left-to-right override",
+    "\u202e": "right-to-left override",
+    "\u2066": "left-to-right isolate",
+    "\u2067": "right-to-left isolate",
+    "\u2068": "first strong isolate",
+    "\u2069": "pop directional isolate",
+}
+# What YAML itself refuses (NUL and other control characters), plus the bidirectional controls.
+_REFUSED_CHARS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x84\x86-\x9f\ufffe\uffff\ud800-\udfff"
+    + "".join(sorted(BIDI_CONTROLS))
+    + "]"
+)
+
 try:  # libyaml's composer is several times faster; the pure one behaves the same.
     _Loader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - depends on how PyYAML was built
@@ -59,9 +82,12 @@ class Problem:
 
 
 def _display(path: Path) -> str:
-    """A path relative to the working folder when it lies inside it: shorter and clickable."""
+    """A path relative to the working folder when it lies inside it: shorter and clickable.
+
+    Only the folder is resolved: a symlinked file is named as itself, not as its target.
+    """
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
+        return str((path.parent.resolve() / path.name).relative_to(Path.cwd()))
     except ValueError:
         return str(path)
 
@@ -101,15 +127,86 @@ class _YamlRefused(Exception):
         self.col = mark.column + 1 if mark else 1
 
 
-def read_yaml(path: Path) -> tuple[YamlDoc | None, list[Problem]]:
-    """Parse one file safely; on failure return the problem instead of raising."""
+def _char_message(char: str) -> str:
+    code = f"U+{ord(char):04X}"
+    if char in BIDI_CONTROLS:
+        return (
+            f"invisible {_BIDI_NAMES[char]} character ({code}) is not allowed: "
+            "it makes text display in a different order from the one it is stored in"
+        )
+    if char == "\0":
+        return f"NUL byte ({code}) is not allowed in catalog text"
+    return f"control character {code} is not allowed in catalog text"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    return "a special file"
+
+
+def _refusal(path: Path, root: Path | None = None) -> str | None:
+    """Why `path` must not be opened, decided with stat alone; None when it is an ordinary file.
+
+    A FIFO would block the reader for ever and a device could be endless, so neither is opened.
+    With `root`, a symbolic link that resolves outside that folder is refused too.
+    """
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            return None, [Problem(path, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
-        raw = path.read_bytes()
+        if root is not None and path.is_symlink():
+            target = path.resolve()
+            if not target.is_relative_to(root.resolve()):
+                return f"is a symbolic link to {target}, outside the catalog folder: not followed"
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "is a broken symbolic link" if path.is_symlink() else "does not exist"
+    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop on older Pythons
+        return f"cannot be read: {getattr(exc, 'strerror', None) or exc}"
+    if not stat.S_ISREG(mode):
+        return f"is {_kind(mode)}, not an ordinary file: it is not opened"
+    return None
+
+
+def _read_regular(path: Path) -> bytes:
+    """The bytes of an ordinary file, at most MAX_FILE_BYTES + 1; never blocks on a FIFO.
+
+    O_NONBLOCK and the second check on the open descriptor close the gap between `_refusal`'s stat
+    and the open, in case the file is swapped for a pipe in between.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(0, "not an ordinary file")
+        chunks = []
+        left = MAX_FILE_BYTES + 1
+        while left > 0 and (chunk := os.read(fd, min(left, 65536))):
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def read_yaml(path: Path, root: Path | None = None) -> tuple[YamlDoc | None, list[Problem]]:
+    """Parse one file safely; on failure return the problem instead of raising.
+
+    With `root`, the file must stay inside that folder (a symlink out of it is refused).
+    """
+    refusal = _refusal(path, root)
+    if refusal is not None:
+        return None, [Problem(path, 1, 1, f"file {refusal}")]
+    try:
+        raw = _read_regular(path)
     except OSError as exc:
         return None, [Problem(path, 1, 1, f"cannot read file: {exc.strerror or exc}")]
+    if len(raw) > MAX_FILE_BYTES:
+        size = path.stat().st_size
+        return None, [Problem(path, 1, 1, f"file is {size} bytes; the limit is {MAX_FILE_BYTES}")]
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -117,6 +214,12 @@ def read_yaml(path: Path) -> tuple[YamlDoc | None, list[Problem]]:
         line = before.count(b"\n") + 1
         col = exc.start - (before.rfind(b"\n") + 1) + 1
         return None, [Problem(path, line, col, "file is not valid UTF-8 text")]
+    bad = _REFUSED_CHARS.search(text)
+    if bad is not None:  # found here, YAML would report NUL at 1:1 and let bidi controls through
+        before = text[: bad.start()]
+        line = before.count("\n") + 1
+        col = bad.start() - (before.rfind("\n") + 1) + 1
+        return None, [Problem(path, line, col, _char_message(bad.group()))]
     try:
         node = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
@@ -165,6 +268,9 @@ def _build(node: yaml.Node, loc: Loc, marks: dict[Loc, tuple[int, int]], seen: s
 def _scalar(node: yaml.Node) -> Any:
     tag = node.tag.removeprefix(_TAG)
     if tag == "str":
+        bad = _REFUSED_CHARS.search(node.value)  # written as an escape such as "\u202E" or "\0"
+        if bad is not None:
+            raise _YamlRefused(node.start_mark, _char_message(bad.group()))
         return node.value
     if tag == "timestamp":  # dates stay text: the schema decides what a date is
         return node.value
@@ -199,8 +305,57 @@ def _problem_from_error(doc: YamlDoc, base: Loc, err: Any) -> Problem:
     elif kind == "missing":
         message = f"missing required key {dotted!r}"
     else:
-        message = f"{dotted}: {err['msg'].removeprefix('Value error, ')}"
+        reason = _number_message(kind, err.get("input"), err.get("ctx") or {})
+        reason = reason or err["msg"].removeprefix("Value error, ")
+        message = f"{dotted}: {reason}"
     return doc.problem(loc, message)
+
+
+_BOUNDS = {
+    "greater_than": ("gt", "greater than"),
+    "greater_than_equal": ("ge", "at least"),
+    "less_than": ("lt", "less than"),
+    "less_than_equal": ("le", "at most"),
+}
+
+
+def _number_message(kind: str, value: Any, ctx: dict[str, Any]) -> str | None:
+    """A plain sentence for a number that is not one; None for every other kind of error."""
+    if kind in _BOUNDS and isinstance(value, int | float):
+        key, words = _BOUNDS[kind]
+        bound = ctx.get(key)
+        if isinstance(bound, float) and bound.is_integer():
+            bound = int(bound)
+        return f"must be {words} {bound}, not {_short(value)}"
+    if kind == "finite_number":
+        return f"must be a finite number, not {value!r}"
+    if kind not in ("float_type", "int_type"):
+        return None
+    wanted = "a whole number" if kind == "int_type" else "a number"
+    if isinstance(value, bool):
+        return (
+            f"must be {wanted}, not {str(value).lower()} "
+            "(YAML reads yes, no, on, off, true and false as true or false)"
+        )
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return f"must be {wanted}, not the text {value!r}"
+        if not math.isfinite(number):
+            return f"must be a finite number, not {value!r}"
+        hint = "YAML needs a decimal point and a sign in an exponent: 1.5e+3" if "e" in value.lower() else ""
+        return f"must be {wanted}, not the text {value!r}: {hint or 'write it without quotes'}"
+    if isinstance(value, int):
+        return f"must be {wanted} of a sensible size, not {_short(value)}"
+    if isinstance(value, float) and kind == "int_type":
+        return f"must be a whole number, not {value!r}"
+    return None
+
+
+def _short(number: float) -> str:
+    text = repr(number)
+    return text if len(text) <= 20 else f"a {len(text)}-digit number"
 
 
 @dataclass
@@ -226,28 +381,72 @@ class Catalog:
         return {t.id: t.rgb or "#808080" for t in self.vocabulary.colours}
 
 
+def _walk(root: Path) -> Iterator[Path]:
+    """Every name under `root` that could be YAML (.yaml, .yml, any case), without following links.
+
+    Folders whose name starts with "." or "_" are skipped; a symlinked folder is listed, not entered.
+    """
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        here = Path(folder)
+        keep = [d for d in dirs if not d.startswith((".", "_"))]
+        dirs[:] = [d for d in keep if not (here / d).is_symlink()]
+        linked = [d for d in keep if (here / d).is_symlink()]
+        for name in sorted(files + linked):
+            if name in linked or (
+                not name.startswith((".", "_")) and Path(name).suffix.lower() in (".yaml", ".yml")
+            ):
+                yield here / name
+
+
+def _listing(root: Path) -> tuple[list[Path], list[Problem]]:
+    """The YAML files to read, and a problem for every other YAML-like name that is not read."""
+    files: list[Path] = []
+    problems: list[Problem] = []
+    for path in _walk(root):
+        if path.is_symlink() and path.resolve().is_dir():  # never entered; one pointing out is reported
+            target = path.resolve()
+            if not target.is_relative_to(root.resolve()):
+                message = f"folder is a symbolic link to {target}, outside the catalog folder: not followed"
+                problems.append(Problem(path, 1, 1, message))
+        elif path.suffix != ".yaml":
+            problems.append(
+                Problem(path, 1, 1, f"{path.suffix!r} files are not read: rename it to {path.stem}.yaml")
+            )
+        else:
+            files.append(path)
+    return sorted(files), problems
+
+
 def entry_files(root: Path) -> list[Path]:
     """Every entry file under the catalog folder (sub-folders allowed), in a stable order."""
-    files = [
-        p
-        for p in root.rglob("*.yaml")
-        if not any(part.startswith((".", "_")) for part in p.relative_to(root).parts)
-        and not (p.parent == root and p.name in SPECIAL_FILES)
-    ]
-    return sorted(files)
+    files, _ = _listing(root)
+    return [p for p in files if not (p.parent == root and p.name in SPECIAL_FILES)]
 
 
 def catalog_digest(root: Path, images_dir: Path | None = None) -> str:
     """A hash of every catalog file and photo list, names and bytes: the database is rebuilt when
-    it changes. `images_dir` defaults, as in `check_catalog`, to images/ beside the catalog."""
-    images_dir = Path(images_dir) if images_dir is not None else Path(root).parent / "images"
+    it changes. `images_dir` defaults, as in `check_catalog`, to images/ beside the catalog.
+
+    Only ordinary files are opened: a FIFO, a device or a symlink out of the catalog folder is
+    hashed by its name and why it is refused (validation then reports it), so the digest never
+    blocks.
+    """
+    root = Path(root)
+    images_dir = Path(images_dir) if images_dir is not None else root.parent / "images"
     h = hashlib.sha256()
-    files = [(p, p.relative_to(root)) for p in sorted(Path(root).rglob("*.yaml"))]
-    files += [(p, Path("images", p.relative_to(images_dir))) for p in photo_lists(images_dir)]
-    for path, name in files:
+    files = [(p, p.relative_to(root), root) for p in _walk(root)]
+    files += [(p, Path("images", p.relative_to(images_dir)), None) for p in photo_lists(images_dir)]
+    for path, name, inside in files:
         h.update(str(name).encode())
         h.update(b"\0")
-        h.update(path.read_bytes())
+        refusal = _refusal(path, inside)
+        if refusal is None:
+            try:
+                h.update(_read_regular(path))
+            except OSError as exc:
+                h.update(f"unreadable: {exc}".encode())
+        else:
+            h.update(refusal.encode())
         h.update(b"\0")
     return h.hexdigest()
 
@@ -264,10 +463,11 @@ def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog |
     problems: list[Problem] = []
     if not root.is_dir():
         return None, [Problem(root, 1, 1, "catalog folder does not exist")]
+    files, problems = _listing(root)
 
-    vocabulary, vocab_problems = _read_special(root / "vocabulary.yaml", Vocabulary)
+    vocabulary, vocab_problems = _read_special(root / "vocabulary.yaml", Vocabulary, root)
     problems += vocab_problems
-    sources_doc, source_problems = read_yaml(root / "sources.yaml")
+    sources_doc, source_problems = read_yaml(root / "sources.yaml", root)
     problems += source_problems
     sources: dict[str, Source] = {}
     if sources_doc is not None:
@@ -275,8 +475,8 @@ def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog |
         problems += more
     guidance_doc: YamlDoc | None = None
     guidance: Guidance | None = None
-    if (root / "guidance.yaml").exists():
-        guidance_doc, more = read_yaml(root / "guidance.yaml")
+    if (root / "guidance.yaml").exists() or (root / "guidance.yaml").is_symlink():
+        guidance_doc, more = read_yaml(root / "guidance.yaml", root)
         problems += more
         if guidance_doc is not None:
             guidance, more = _validate(Guidance, guidance_doc)
@@ -286,8 +486,10 @@ def check_catalog(root: Path, images_dir: Path | None = None) -> tuple[Catalog |
     docs: dict[str, YamlDoc] = {}
     for doc in (sources_doc, guidance_doc):
         problems += _check_safety(doc)
-    for path in entry_files(root):
-        doc, more = read_yaml(path)
+    for path in files:
+        if path.parent == root and path.name in SPECIAL_FILES:
+            continue
+        doc, more = read_yaml(path, root)
         problems += more
         if doc is None:
             continue
@@ -343,8 +545,8 @@ def load_catalog(root: Path, images_dir: Path | None = None) -> Catalog:
     return catalog
 
 
-def _read_special(path: Path, model: type[M]) -> tuple[M | None, list[Problem]]:
-    doc, problems = read_yaml(path)
+def _read_special(path: Path, model: type[M], root: Path) -> tuple[M | None, list[Problem]]:
+    doc, problems = read_yaml(path, root)
     if doc is None:
         return None, problems
     return _validate(model, doc)
@@ -474,8 +676,18 @@ def _check_safety(doc: YamlDoc | None) -> list[Problem]:
 def _check_lookalikes(entries: dict[str, Entry], docs: dict[str, YamlDoc]) -> list[Problem]:
     problems = []
     for entry_id, entry in entries.items():
+        first: dict[str, int] = {}
         for i, alike in enumerate(entry.lookalikes):
             loc = ("lookalikes", i, "id")
+            if alike.id in first:
+                line, _ = docs[entry_id].where(("lookalikes", first[alike.id], "id"))
+                problems.append(
+                    docs[entry_id].problem(
+                        loc, f"look-alike {alike.id!r} is listed twice (first at line {line}): merge them"
+                    )
+                )
+                continue
+            first[alike.id] = i
             if alike.id == entry_id:
                 problems.append(docs[entry_id].problem(loc, "an entry cannot be its own look-alike"))
             elif alike.id not in entries:

@@ -28,8 +28,17 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 # BCP 47 primary language subtag, optionally with a script or region (ru, uk, ar, zh, zh-Hans).
 Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")]
-Millimetres = Annotated[float, Field(ge=0, le=100_000)]
-Point = tuple[float, float]
+MAX_MM = 100_000
+"""100 m: longer than any munition; a bound keeps 1e300 out of drawings, exports and PostgreSQL."""
+# Numbers are strict: a YAML int is a fine float, but true/false (YAML's yes/no/on/off) and text
+# such as "12" or 1e400 (text to YAML 1.1) are refused instead of being quietly converted, and
+# .inf/.nan are refused so that nothing downstream has to cope with them.
+Real = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=-MAX_MM, le=MAX_MM)]
+Millimetres = Annotated[float, Field(strict=True, allow_inf_nan=False, ge=0, le=MAX_MM)]
+PositiveMm = Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=MAX_MM)]
+Count = Annotated[int, Field(strict=True, ge=0, le=16)]
+Flag = Annotated[bool, Field(strict=True)]
+Point = tuple[Real, Real]
 
 
 class Model(BaseModel):
@@ -75,7 +84,8 @@ class Dimension(Model):
     saying how; they may cite the source they rest on.
     """
 
-    value: Annotated[float, Field(gt=0)]
+    value: Annotated[float, Field(strict=True, allow_inf_nan=False, gt=0, le=MAX_MM)]
+    """Millimetres or kilograms: positive, finite, at most 100,000."""
     source: Slug | None = None
     basis: Basis = "source"
     note: Text | None = None
@@ -125,7 +135,7 @@ class Features(Model):
 
     shape: Slug
     stabilisation: Slug
-    fin_count: Annotated[int, Field(ge=0, le=16)] = 0
+    fin_count: Count = 0
     fuze_position: Slug
     colours: list[Slug] = Field(min_length=1)
     marking_script: Slug
@@ -234,13 +244,13 @@ class Photo(Model):
 class Fins(Model):
     """A set of identical fins spaced evenly round the body (span is tip to tip)."""
 
-    count: Annotated[int, Field(ge=1, le=16)]
-    span_mm: Millimetres
-    root_chord_mm: Millimetres
+    count: Annotated[Count, Field(ge=1)]
+    span_mm: PositiveMm
+    root_chord_mm: PositiveMm
     tip_chord_mm: Millimetres
     position_mm: Millimetres
     """Distance from the nose to the fin's leading edge at the root."""
-    sweep_mm: float = 0
+    sweep_mm: Real = 0
     """How far the tip's leading edge lies aft of the root's leading edge."""
     colour: Slug | None = None
 
@@ -249,15 +259,15 @@ class RingTail(Model):
     """A cylindrical ring joining the fin tips (FAB family, many mortar bombs)."""
 
     position_mm: Millimetres
-    length_mm: Millimetres
-    diameter_mm: Millimetres
+    length_mm: PositiveMm
+    diameter_mm: PositiveMm
 
 
 class Band(Model):
     """A painted or raised band round the body: colour code, driving band, marking band."""
 
     position_mm: Millimetres
-    width_mm: Millimetres
+    width_mm: PositiveMm
     colour: Slug
     raised_mm: Millimetres = 0
 
@@ -269,7 +279,7 @@ class Part(Model):
     colour: Slug
     points: list[Point] = Field(min_length=3)
     view: Literal["side", "top"] = "side"
-    behind: bool = False
+    behind: Flag = False
     """Drawn before the body, so the body hides part of it."""
 
 
@@ -281,7 +291,7 @@ class Geometry(Model):
     """
 
     form: Literal["revolution", "outline"]
-    schematic: bool = True
+    schematic: Flag = True
     """True when no source gives the proportions: drawings then say so."""
     note: Text | None = None
     body_colour: Slug
@@ -374,7 +384,7 @@ class Source(Model):
     url: Url
     date: Annotated[str, StringConstraints(pattern=r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")]
     """Publication date, or the date we accessed it when none is given (see `accessed`)."""
-    accessed: bool = False
+    accessed: Flag = False
     language: Language | None = None
     note: Text | None = None
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from ordnance_db.catalog import CatalogError, check_catalog, load_catalog, read_yaml
+from ordnance_db.catalog import CatalogError, catalog_digest, check_catalog, load_catalog, read_yaml
 from tests.conftest import MINI_ENTRIES, SOURCES, make_entry, write_catalog
 
 ONLY_A = {"test-source-a": SOURCES["test-source-a"]}
@@ -221,3 +224,226 @@ def test_yaml_dates_stay_text(tmp_path: Path) -> None:
 def test_enormous_string_is_refused_with_its_line(tmp_path: Path) -> None:
     problems = problems_for(tmp_path, [make_entry("a-one", role="x" * 200_000)])
     assert any("a-one.yaml" in p and "role" in p and "at most 4000 characters" in p for p in problems)
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tmp_path as the working folder, so that problems read catalog/<file>:<line>: as a user sees them."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def edited_problems(in_tmp: Path, old: str, new: str, name: str = "fab-250") -> tuple[list[str], int]:
+    """Replace `old` with `new` in one file of the mini catalog; its problems and the edited line."""
+    catalog = write_catalog(in_tmp)
+    path = catalog / f"{name}.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    _, problems = check_catalog(catalog)
+    return [str(p) for p in problems if p.path == path], yaml_line(path, new.splitlines()[0])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (".inf", "must be a finite number, not inf"),
+        ("-.inf", "must be a finite number, not -inf"),
+        (".nan", "must be a finite number, not nan"),
+        ("1.0e+400", "must be a finite number, not inf"),
+        ("1e400", "must be a finite number, not '1e400'"),  # text to YAML 1.1, infinite to float()
+        ("yes", "must be a number, not true (YAML reads yes, no, on, off, true and false as true or false)"),
+        ("'12'", "must be a number, not the text '12': write it without quotes"),
+        (
+            "1e3",
+            "must be a number, not the text '1e3': "
+            "YAML needs a decimal point and a sign in an exponent: 1.5e+3",
+        ),
+        ("-5", "must be greater than 0, not -5"),
+        ("0", "must be greater than 0, not 0"),
+        ("1.0e+300", "must be at most 100000, not 1e+300"),
+        ("1" + "0" * 400, "must be a number of a sensible size, not a 401-digit number"),
+    ],
+    ids=[
+        "inf",
+        "minus-inf",
+        "nan",
+        "overflow",
+        "1e400",
+        "yes",
+        "quoted",
+        "exponent-text",
+        "negative",
+        "zero",
+        "too-large",
+        "huge-int",
+    ],
+)
+def test_odd_numbers_are_refused_at_their_line(in_tmp: Path, value: str, expected: str) -> None:
+    problems, line = edited_problems(in_tmp, "value: 1960", f"value: {value}")
+    assert problems == [f"catalog/fab-250.yaml:{line}:5: dimensions.length_mm.value: {expected}"], problems
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            "yes",
+            "must be a whole number, not true (YAML reads yes, no, on, off, true and false as true or false)",
+        ),
+        ("'4'", "must be a whole number, not the text '4': write it without quotes"),
+        ("4.0", "must be a whole number, not 4.0"),
+        ("17", "must be at most 16, not 17"),
+    ],
+    ids=["yes", "quoted", "float", "too-many"],
+)
+def test_counts_are_strict_whole_numbers(in_tmp: Path, value: str, expected: str) -> None:
+    problems, line = edited_problems(in_tmp, "fin_count: 4", f"fin_count: {value}")
+    assert problems == [f"catalog/fab-250.yaml:{line}:3: features.fin_count: {expected}"], problems
+
+
+def test_yaml_ints_still_count_as_floats(in_tmp: Path) -> None:
+    catalog = write_catalog(in_tmp)
+    assert load_catalog(catalog).entries["fab-250"].dimensions.length_mm.value == 1960.0
+
+
+def test_duplicate_lookalike_is_refused(in_tmp: Path) -> None:
+    twice = [{"id": "b-two", "how_to_tell": "Bigger."}, {"id": "b-two", "how_to_tell": "Longer."}]
+    entries = [
+        make_entry("a-one", lookalikes=twice),
+        make_entry("b-two", lookalikes=[{"id": "a-one", "how_to_tell": "Smaller."}]),
+    ]
+    catalog = write_catalog(in_tmp, entries)
+    _, problems = check_catalog(catalog)
+    problems = [p for p in problems if p.path.name == "a-one.yaml"]
+    lines = [
+        n for n, text in enumerate((catalog / "a-one.yaml").read_text().splitlines(), 1) if "b-two" in text
+    ]
+    assert [str(p) for p in problems] == [
+        f"catalog/a-one.yaml:{lines[1]}:3: look-alike 'b-two' is listed twice "
+        f"(first at line {lines[0]}): merge them"
+    ]
+
+
+def check_without_hanging(catalog: Path, fifo: Path) -> tuple[list[str], str | None]:
+    """check_catalog and catalog_digest in a thread; a FIFO opened for reading would block them."""
+    result: dict[str, Any] = {}
+
+    def work() -> None:
+        result["digest"] = catalog_digest(catalog)
+        result["problems"] = [str(p) for p in check_catalog(catalog)[1]]
+
+    thread = threading.Thread(target=work, daemon=True)
+    thread.start()
+    thread.join(20)
+    if thread.is_alive():  # release the blocked reader, then fail
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        pytest.fail("reading the catalog blocked on a FIFO")
+    return result["problems"], result["digest"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this system")
+@pytest.mark.parametrize("name", ["pipe-entry.yaml", "sources.yaml"])
+def test_fifo_is_refused_without_being_opened(in_tmp: Path, name: str) -> None:
+    catalog = write_catalog(in_tmp)
+    fifo = catalog / name
+    fifo.unlink(missing_ok=True)
+    os.mkfifo(fifo)
+    problems, digest = check_without_hanging(catalog, fifo)
+    assert (
+        f"catalog/{name}:1:1: file is a named pipe (FIFO), not an ordinary file: it is not opened" in problems
+    )
+    assert digest and len(digest) == 64
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="no /dev/zero on this system")
+def test_device_is_refused_without_being_opened(in_tmp: Path) -> None:
+    _, problems = read_yaml(Path("/dev/zero"))  # endless if read
+    assert [str(p) for p in problems] == [
+        "/dev/zero:1:1: file is a device, not an ordinary file: it is not opened"
+    ]
+    catalog = write_catalog(in_tmp)
+    (catalog / "zero.yaml").symlink_to("/dev/zero")
+    _, problems = check_catalog(catalog)
+    assert [str(p) for p in problems] == [
+        "catalog/zero.yaml:1:1: file is a symbolic link to /dev/zero, outside the catalog folder: "
+        "not followed"
+    ]
+    assert len(catalog_digest(catalog)) == 64  # returns: nothing was read from the device
+
+
+def test_yml_files_are_reported(in_tmp: Path) -> None:
+    catalog = write_catalog(in_tmp)
+    (catalog / "fab-250.yaml").rename(catalog / "fab-250.yml")
+    _, problems = check_catalog(catalog)
+    assert "catalog/fab-250.yml:1:1: '.yml' files are not read: rename it to fab-250.yaml" in map(
+        str, problems
+    )
+
+
+def test_symlink_out_of_the_catalog_is_refused(in_tmp: Path) -> None:
+    catalog = write_catalog(in_tmp)
+    outside = in_tmp / "elsewhere.yaml"
+    (catalog / "fab-250.yaml").rename(outside)
+    (catalog / "fab-250.yaml").symlink_to(outside)
+    (in_tmp / "more").mkdir()
+    (catalog / "more").symlink_to(in_tmp / "more")
+    _, problems = check_catalog(catalog)
+    text = [str(p) for p in problems]
+    assert (
+        f"catalog/fab-250.yaml:1:1: file is a symbolic link to {outside}, outside the catalog folder: "
+        "not followed" in text
+    )
+    assert (
+        f"catalog/more:1:1: folder is a symbolic link to {in_tmp / 'more'}, outside the catalog folder: "
+        "not followed" in text
+    )
+
+
+def test_symlink_inside_the_catalog_is_followed(in_tmp: Path) -> None:
+    catalog = write_catalog(in_tmp)
+    (catalog / "real").mkdir()
+    (catalog / "fab-250.yaml").rename(catalog / "real" / "fab-250.yaml")
+    (catalog / "_linked").mkdir()  # ignored folder, so the entry is read once, through the link
+    (catalog / "real" / "fab-250.yaml").rename(catalog / "_linked" / "fab-250.yaml")
+    (catalog / "fab-250.yaml").symlink_to(catalog / "_linked" / "fab-250.yaml")
+    assert "fab-250" in load_catalog(catalog).entries
+
+
+REORDERS = ": it makes text display in a different order from the one it is stored in"
+
+
+@pytest.mark.parametrize(
+    ("written", "col", "expected"),
+    [
+        (
+            "FAB\u202e-250",
+            10,
+            "invisible right-to-left override character (U+202E) is not allowed" + REORDERS,
+        ),
+        ("FAB\u2066-250", 10, "invisible left-to-right isolate character (U+2066) is not allowed" + REORDERS),
+        (
+            '"FAB\\u202A-250"',
+            7,
+            "invisible left-to-right embedding character (U+202A) is not allowed" + REORDERS,
+        ),
+        ("FAB\0-250", 10, "NUL byte (U+0000) is not allowed in catalog text"),
+        ('"FAB\\0-250"', 7, "NUL byte (U+0000) is not allowed in catalog text"),
+    ],
+    ids=["rlo", "lri", "escaped-lre", "nul", "escaped-nul"],
+)
+def test_invisible_and_nul_characters_are_refused_where_they_are(
+    in_tmp: Path, written: str, col: int, expected: str
+) -> None:
+    catalog = write_catalog(in_tmp)
+    path = catalog / "fab-250.yaml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(
+        text.replace("role: A test item.", "role: A test item.\n# note", 1).replace(
+            "name: FAB-250", f"name: {written}"
+        ),
+        encoding="utf-8",
+    )
+    line = yaml_line(path, "name: ")
+    _, problems = check_catalog(catalog)
+    assert [str(p) for p in problems if p.path == path] == [f"catalog/fab-250.yaml:{line}:{col}: {expected}"]
