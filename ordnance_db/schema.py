@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -177,8 +178,20 @@ LICENCE_HELP = (
 )
 PhotoView = Literal["side", "top", "end", "marking", "remnant"]
 PhotoCondition = Literal["intact", "damaged", "remnant", "buried"]
+_PHOTO_FILE = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,115}\.(?i:jpe?g|png|webp)$"
+
+
+def _photo_file(value: str) -> str:
+    if not re.match(_PHOTO_FILE, value):
+        raise ValueError(
+            f"file {value!r} must be a plain name in this folder (letters, digits, '.', '_', '-'; "
+            "no spaces or folders) ending in .jpg, .jpeg, .png or .webp"
+        )
+    return value
+
+
 PhotoFile = Annotated[
-    str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,115}\.(?i:jpe?g|png|webp)$")
+    str, AfterValidator(_photo_file), WithJsonSchema({"type": "string", "pattern": _PHOTO_FILE})
 ]
 """A photo's plain file name inside images/<entry-id>/ (JPEG, PNG or WebP)."""
 

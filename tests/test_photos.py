@@ -94,7 +94,8 @@ def test_listed_photos_load_into_the_catalog(mini_catalog: Path) -> None:
         ({"source": "a book"}, "source must be the http(s) address"),
         ({"view": "underneath"}, "view"),
         ({"condition": "defused"}, "condition"),
-        ({"file": "../../etc/passwd.jpg"}, "file"),
+        ({"file": "../../etc/passwd.jpg"}, "file '../../etc/passwd.jpg' must be a plain name in this folder"),
+        ({"file": "my photo.gif"}, "ending in .jpg, .jpeg, .png or .webp"),
         ({"colour": "green"}, "unknown key 'colour'"),
     ],
 )
