@@ -202,7 +202,7 @@ def cmd_contact_sheet(args: argparse.Namespace) -> int:
 
 def _query_from_args(args: argparse.Namespace) -> Query:
     text = " ".join(t for t in (getattr(args, "query", ""), args.text) if t)
-    filters: dict[str, Any] = {f.name: getattr(args, f.name) for f in TERM_FILTERS}
+    filters: dict[str, Any] = {f.name: getattr(args, f.dest) for f in TERM_FILTERS}
     try:
         for r in RANGE_FILTERS:
             value = getattr(args, r.name)
@@ -546,7 +546,12 @@ def _add_filters(parser: argparse.ArgumentParser, positional: bool = True) -> No
     parser.add_argument("--text", default="", help="name in any script, alias or marking text")
     for f in TERM_FILTERS:
         parser.add_argument(
-            f"--{f.name}", action="append", default=[], metavar=f.name.upper(), help=f"{f.help} Repeatable."
+            f"--{f.name}",
+            dest=f.dest,
+            action="append",
+            default=[],
+            metavar=f.dest.upper(),
+            help=f"{f.help} Repeatable.",
         )
     for r in RANGE_FILTERS:
         parser.add_argument(

@@ -41,7 +41,7 @@ from ordnance_db.text import normalise
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 """Bump when the tables change: a database built by older code is then rebuilt, not misread."""
 
 
@@ -425,6 +425,9 @@ def entry_terms(entry: Entry) -> set[tuple[str, str]]:
     terms |= {("origin", c) for c in entry.origin}
     terms |= {("colour", c) for c in f.colours}
     terms |= {("mechanical", m) for m in f.mechanical}
+    terms |= {("made-in", p.country) for p in entry.producers if p.country}
+    terms |= {("supplied-by", p.country) for p in entry.suppliers if p.country}
+    terms |= {("used-in", u.country) for u in entry.used_in}
     return terms
 
 

@@ -978,6 +978,10 @@ def _features(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: fl
     if entry.used_in:
         seen = list(dict.fromkeys(f"{u.country} {u.years}" for u in entry.used_in))
         y = _definition(pen, x, y, w, "Reported in", ", ".join(seen[: fit.max_items * 2]), size)
+    for label, parties in (("Made by", entry.producers), ("Supplied by", entry.suppliers)):
+        if parties:
+            text = "; ".join(p.name + (f" ({p.country})" if p.country else "") for p in parties)
+            y = _definition(pen, x, y, w, label, _clip(text, fit.max_chars), size)
     if f.basis_note:
         note = _clip(f.basis_note, max(fit.max_chars // 2, 80))
         y = _definition(pen, x, y, w, "Basis", note, size - 0.6, colour=MUTED)

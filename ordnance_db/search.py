@@ -33,6 +33,11 @@ class TermFilter:
     label: str
     help: str
 
+    @property
+    def dest(self) -> str:
+        """The name as a Python identifier (argparse's attribute for --supplied-by)."""
+        return self.name.replace("-", "_")
+
 
 TERM_FILTERS: tuple[TermFilter, ...] = (
     TermFilter("category", "categories", "Category", "What kind of munition it is."),
@@ -44,6 +49,9 @@ TERM_FILTERS: tuple[TermFilter, ...] = (
     TermFilter("colour", "colours", "Colour", "Main colours of the body and its bands."),
     TermFilter("script", "marking_scripts", "Marking script", "The alphabet of stencilled markings."),
     TermFilter("mechanical", "mechanical", "Mechanical features", "Lugs, driving band, lever, pull ring..."),
+    TermFilter("made-in", None, "Made in", "Country of a producer a source names (ISO code)."),
+    TermFilter("supplied-by", None, "Supplied by", "Country a source says supplied it to a user (ISO code)."),
+    TermFilter("used-in", None, "Used in", "Country where a source documents its use (ISO code)."),
 )
 TERM_FILTER_NAMES = tuple(f.name for f in TERM_FILTERS)
 

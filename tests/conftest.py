@@ -72,6 +72,9 @@ MINI_ENTRIES: list[dict[str, Any]] = [
         names={"ru": "ОФАБ-250-270"},
         aliases=["OFAB 250-270"],
         lookalikes=[{"id": "fab-250", "how_to_tell": "Read the stencil."}],
+        producers=[{"name": "A state plant", "country": "SU", "source": "test-source-a"}],
+        suppliers=[{"name": "Russia", "country": "RU", "source": "test-source-a"}],
+        used_in=[{"country": "SY", "years": "2016", "source": "test-source-a"}],
         features={
             "shape": "streamlined",
             "stabilisation": "fins-ring-tail",

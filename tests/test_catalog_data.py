@@ -278,3 +278,14 @@ def test_contact_needs_a_number_or_a_channel() -> None:
         Contact(country="SY", label="Somebody", channels=["t.me/x"], source="a-source")
     contact = Contact(country="SY", label="Civil Defence", channels=["https://t.me/s/x"], source="a-source")
     assert contact.reach() == "https://t.me/s/x"
+
+
+def test_producers_or_suppliers_for_70_percent_of_entries() -> None:
+    """Issue 18: at least 70 % of entries name a producer or supplier, each with a source."""
+    catalog, _ = checked()
+    assert catalog is not None
+    named = [e for e in catalog.entries.values() if e.producers or e.suppliers]
+    assert len(named) / len(catalog.entries) >= 0.70, f"{len(named)} of {len(catalog.entries)}"
+    for entry in named:
+        for party in (*entry.producers, *entry.suppliers):
+            assert catalog.sources[party.source].url.startswith(("https://", "http://")), entry.id

@@ -148,6 +148,13 @@ def test_sheet_of_an_item_used_in_syria_shows_syrian_contacts(catalog_engine: En
     assert squash("UA 101 — State Emergency Service of Ukraine") in text
 
 
+def test_sheet_names_producer_and_supplier(catalog_engine: Engine, tmp_path: Path) -> None:
+    data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["cbu-58"]))
+    text = squash(pdftotext_pages(data, tmp_path)[0])
+    for text_on_sheet in ("Made by", "Honeywell Corporation (US)", "Supplied by", "United States (US)"):
+        assert squash(text_on_sheet) in text, text_on_sheet
+
+
 def test_chinese_name_is_drawn(catalog_engine: Engine, tmp_path: Path) -> None:
     data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["type-72"]))
     assert "72式" in squash(pdftotext_pages(data, tmp_path)[0])

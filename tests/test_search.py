@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,38 @@ def test_build_is_idempotent_and_follows_the_catalog(mini_catalog: Path, engine:
     assert ensure_built(engine, mini_catalog) is True
     assert ids(searcher, Query(text="ФАБ-250М")) == ["fab-250"]
     assert load_entry(engine, "no-such-id") is None
+
+
+PARTY_IDS = ["9m79-tochka-cluster", "m77-dpicm", "m26-mlrs", "cbu-58", "ofab-250-270", "pom-3"]
+
+
+@pytest.fixture
+def party_searcher(tmp_path: Path, engine: Engine) -> Searcher:
+    """Real entries with producers, suppliers and documented use."""
+    from tests.conftest import write_real_subset
+
+    build_database(load_catalog(write_real_subset(tmp_path / "real", PARTY_IDS)), engine)
+    return Searcher(engine)
+
+
+def test_made_in_supplied_by_and_used_in_filter_real_entries(party_searcher: Searcher) -> None:
+    assert ids(party_searcher, Query.build(**{"supplied-by": ["RU"]})) == ["9m79-tochka-cluster"]
+    assert set(ids(party_searcher, Query.build(**{"made-in": ["US"]}))) == {"cbu-58", "m26-mlrs", "m77-dpicm"}
+    assert set(ids(party_searcher, Query.build(**{"made-in": ["RU"]}))) == {"pom-3"}
+    used_in_syria = set(ids(party_searcher, Query.build(**{"used-in": ["SY"]})))
+    assert {"ofab-250-270", "9m79-tochka-cluster"} <= used_in_syria
+    assert "m77-dpicm" not in used_in_syria
+    facets = party_searcher.facets(Query())
+    assert {f.value: f.count for f in facets["made-in"]}["US"] == 3
+    assert {f.value: f.count for f in facets["supplied-by"]}["RU"] == 1
+
+
+def test_cli_supplied_by_option(tmp_path: Path, run_cli) -> None:
+    from tests.conftest import write_real_subset
+
+    catalog = write_real_subset(tmp_path / "real", PARTY_IDS)
+    result = run_cli("search", "--supplied-by", "RU", "--format", "json", catalog=catalog)
+    assert result.returncode == 0, result.stderr
+    assert [r["id"] for r in json.loads(result.stdout)] == ["9m79-tochka-cluster"]
+    facets = run_cli("facets", "--used-in", "LB", "--format", "csv", catalog=catalog)
+    assert facets.returncode == 0 and "made-in,US," in facets.stdout
