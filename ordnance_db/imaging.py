@@ -404,12 +404,17 @@ def thumbnail(path: Path, size: int, cache_dir: Path) -> Path:
     target = cache_dir / f"{digest.hexdigest()}.png"
     if target.is_file():
         return target
-    png = encode_png(load_image(data, max_side=size))
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, temp_name = tempfile.mkstemp(dir=cache_dir, prefix=".thumbnail-", suffix=".tmp")
+    write_atomically(target, encode_png(load_image(data, max_side=size)))
+    return target
+
+
+def write_atomically(target: Path, data: bytes) -> None:
+    """Write to a temporary file and rename it into place: readers never see a half-written file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp_name = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=".tmp")
     try:
         with open(fd, "wb") as handle:
-            handle.write(png)
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())  # a crash must not leave an empty file under a valid key
         os.chmod(temp_name, 0o644)
@@ -418,4 +423,3 @@ def thumbnail(path: Path, size: int, cache_dir: Path) -> Path:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
         raise
-    return target

@@ -23,6 +23,7 @@ from PIL import ExifTags, Image
 
 from ordnance_db import db, scenes
 from ordnance_db.catalog import Catalog, load_catalog
+from ordnance_db.key import Key
 from ordnance_db.matcher import PhotoMatcher, load_matcher, match_photo
 from ordnance_db.search import Query, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
@@ -286,3 +287,41 @@ def test_server_log_holds_no_photo_name_content_or_location(
         "Traceback",
     ):
         assert secret not in log, secret
+
+
+def test_identify_by_questions_on_a_phone(page: Page, server: str, searcher: Searcher) -> None:
+    """A PMN described one answer at a time at 390 x 844: picture answers, Back, Start again."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server}/identify")
+    page.get_by_text("By questions").click()
+    key = Key.from_database(db.get_engine())
+    pmn = key.ids.index("pmn")
+    answers: dict[str, str] = {}
+    pictured = False
+    for _ in range(4):
+        question = key.step(answers).question
+        assert question is not None
+        page.get_by_role("heading", name=question.text).wait_for()
+        settle(page)
+        if question.pictured:
+            pictures = page.locator(".st-key-key_options img")
+            assert pictures.count() >= 2
+            pictured = True
+            page.get_by_role("heading", name=question.text).scroll_into_view_if_needed()
+            shoot(page, "identify-questions-phone")
+        option = question.options[int(key.truth[question.field][pmn].argmax())]
+        answer = page.locator(f".st-key-key_answer_{question.field}_{option.value}")
+        answer.get_by_role("button", name=option.label).click()
+        answers[question.field] = option.value
+    assert pictured, "no picture question was asked in four questions"
+    page.locator(".st-key-key_candidate_1").get_by_text("PMN", exact=False).wait_for()
+    settle(page)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator(".st-key-safety_banner").is_visible()
+    page.locator(".st-key-key_back button").click()
+    last = list(answers)[-1]
+    page.get_by_role("heading", name=key.question(last).text).wait_for()
+    page.locator(".st-key-key_restart button").click()
+    first = key.step({}).question
+    assert first is not None
+    page.get_by_role("heading", name=first.text).wait_for()

@@ -25,6 +25,7 @@ from views.common import (
     md,
     side_thumbnail,
 )
+from views.key import identify_by_questions
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif"]
 CROP_KEYS = ("crop_x0", "crop_y0", "crop_x1", "crop_y1")
@@ -33,6 +34,9 @@ _CACHE = "_match_cache"
 LOAD_WAIT_S = 20.0
 """How long the page waits for a current index to load from var/ before saying it is getting ready."""
 REFRESH_S = 3.0
+PHOTO_SCORES = "key_photo_scores"
+"""The current photo's suggestion scores, which the questions path combines with its answers."""
+HOW = {"photo": "From a photo", "questions": "By questions (no photo needed)"}
 
 
 def hints() -> tuple[set[str] | None, float | None]:
@@ -202,6 +206,7 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
             st.info(result.message, icon=":material/info:")
         else:
             st.warning(result.message, icon=":material/warning:")
+    st.session_state[PHOTO_SCORES] = {s.id: s.score for s in result.suggestions}
     cropped = image.convert("RGB").crop(result.box)
     cropped.thumbnail((180, 140))
     for rank, suggestion in enumerate(result.suggestions, 1):
@@ -246,12 +251,23 @@ with st.container(key="photo_warning"):
         "Never touch, move or uncover the item to get a better picture.",
         icon=":material/front_hand:",
     )
-if getting_ready(matcher_job()):  # not st.stop(): app.py still draws the safety panel after the page
+how = st.segmented_control(
+    "How to identify",
+    list(HOW),
+    format_func=HOW.get,
+    default="photo",
+    key="identify_how",
+    label_visibility="collapsed",
+)
+if how == "questions":
+    identify_by_questions(st.session_state.get(PHOTO_SCORES))
+elif getting_ready(matcher_job()):  # not st.stop(): app.py still draws the safety panel after the page
     data = photo()
     allowed, length_mm = hints()
     if data is not None:
         results(data, allowed, length_mm)
     else:
+        st.session_state.pop(PHOTO_SCORES, None)
         st.caption(
             "The photo is analysed in memory and never stored. Suggestions compare its shape, colour "
             "and texture with drawings of every catalog entry; they are never proof of what an item is."
