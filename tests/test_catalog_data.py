@@ -289,3 +289,31 @@ def test_producers_or_suppliers_for_70_percent_of_entries() -> None:
     for entry in named:
         for party in (*entry.producers, *entry.suppliers):
             assert catalog.sources[party.source].url.startswith(("https://", "http://")), entry.id
+
+
+GENERIC = {"120mm-mortar-bomb"}
+"""Entries for a class of item with no single designation to write in another script."""
+
+
+def test_original_script_designations() -> None:
+    """Issue 18: Soviet and Russian items carry their Cyrillic designation in Russian and Ukrainian,
+    Chinese items their Chinese one; Soviet bombs and rockets used in Arabic-speaking countries
+    carry the Arabic spelling people write (فاب for FAB, أوفاب for OFAB)."""
+    catalog, _ = checked()
+    assert catalog is not None
+    for entry in catalog.entries.values():
+        if entry.id in GENERIC:
+            continue
+        if {"SU", "RU"} & set(entry.origin):
+            assert {"ru", "uk"} <= set(entry.names), entry.id
+            assert re.search("[\u0400-\u04ff]", entry.names["ru"]), entry.id
+        if "CN" in entry.origin:
+            assert re.search("[\u4e00-\u9fff]", entry.names.get("zh", "")), entry.id
+    arabic = {
+        "fab-250-m54-m62": "فاب",
+        "fab-500-m54-m62": "فاب",
+        "ofab-250-270": "أوفاب",
+        "9m79-tochka-cluster": "توشكا",
+    }
+    for entry_id, word in arabic.items():
+        assert word in catalog.entries[entry_id].names["ar"], entry_id

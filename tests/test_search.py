@@ -158,3 +158,40 @@ def test_cli_supplied_by_option(tmp_path: Path, run_cli) -> None:
     assert [r["id"] for r in json.loads(result.stdout)] == ["9m79-tochka-cluster"]
     facets = run_cli("facets", "--used-in", "LB", "--format", "csv", catalog=catalog)
     assert facets.returncode == 0 and "made-in,US," in facets.stdout
+
+
+NAME_IDS = [
+    "fab-250-m54-m62",
+    "fab-500-m54-m62",
+    "ofab-250-270",
+    "ofab-100-120",
+    "kab-500-series",
+    "9m79-tochka-cluster",
+    "9m22u-grad",
+    "iskander-m-cluster-submunition",
+    "mk-84",
+    "mk-82",
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "first"),
+    [
+        ("فاب", {"fab-250-m54-m62", "fab-500-m54-m62"}),
+        ("فاب-500", {"fab-500-m54-m62"}),
+        ("أوفاب", {"ofab-250-270", "ofab-100-120"}),
+        ("توشكا", {"9m79-tochka-cluster"}),
+        ("جراد", {"9m22u-grad"}),
+        ("مارك 84", {"mk-84"}),
+        ("Іскандер", {"iskander-m-cluster-submunition"}),
+        ("Искандер-М", {"iskander-m-cluster-submunition"}),
+    ],
+)
+def test_arabic_and_cyrillic_names_find_real_entries_first(
+    tmp_path: Path, engine: Engine, text: str, first: set[str]
+) -> None:
+    from tests.conftest import write_real_subset
+
+    build_database(load_catalog(write_real_subset(tmp_path / "real", NAME_IDS)), engine)
+    found = ids(Searcher(engine), Query(text=text))
+    assert set(found[: len(first)]) == first, found
