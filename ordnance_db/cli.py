@@ -22,12 +22,24 @@ from ordnance_db import catalog as catalog_mod
 from ordnance_db import db
 from ordnance_db import photos as photos_mod
 from ordnance_db.schema import LICENCE_HELP, Entry, Photo, PhotoCondition, PhotoView
-from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
+from ordnance_db.search import (
+    RANGE_FILTERS,
+    SORTS,
+    TERM_FILTERS,
+    Query,
+    Range,
+    Searcher,
+    UnresolvedName,
+)
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
 
 
 class UserError(Exception):
-    """Bad input from the user: printed as one line, exit code 1."""
+    """Bad input from the user: one line per problem, exit code 1."""
+
+    def __init__(self, message: str, *more: str) -> None:
+        super().__init__(message)
+        self.lines = (message, *more)
 
 
 PLAIN_EVERY_S = 15.0
@@ -208,9 +220,14 @@ def _query_from_args(args: argparse.Namespace) -> Query:
             value = getattr(args, r.name)
             if value:
                 filters[r.name] = Range.parse(value)
-        return Query.build(text, tolerance=args.tolerance / 100, sort=args.sort, **filters)
+        query = Query.build(text, tolerance=args.tolerance / 100, sort=args.sort, **filters)
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+    if any(query.terms.values()):
+        unknown = Searcher(_engine()).unknown_terms(query)
+        if unknown:
+            raise UserError(*(f"{u}; see 'python -m ordnance_db facets'" for u in unknown))
+    return query
 
 
 SEARCH_COLUMNS = (
@@ -252,19 +269,111 @@ def cmd_facets(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    """One entry, all fields."""
-    entry = db.load_entry(_engine(), args.id)
-    if entry is None:
-        raise UserError(f"unknown entry id {args.id!r}; try 'python -m ordnance_db search {args.id}'")
-    document = entry.model_dump(mode="json", exclude_none=True)
+    """One entry, by id or any name, alias or spelling search accepts: a readable record, or every
+    field (geometry included) with --format json."""
+    engine = _engine()
+    try:
+        hit = Searcher(engine).resolve(args.id)
+    except UnresolvedName as exc:
+        raise UserError(str(exc)) from exc
+    entry = db.load_entry(engine, hit.id)
+    if entry is None:  # the database was rebuilt between the two reads
+        raise UserError(f"entry {hit.id!r} disappeared; run the command again")
+    if hit.match not in ("id", "exact"):
+        print(f"note: {args.id!r} matched {hit.name} ({hit.match}: {hit.matched})", file=sys.stderr)
     if args.format == "json":
-        json.dump(document, sys.stdout, ensure_ascii=False, indent=2)
+        json.dump(entry.model_dump(mode="json", exclude_none=True), sys.stdout, ensure_ascii=False, indent=2)
         sys.stdout.write("\n")
     else:
-        import yaml
-
-        sys.stdout.write(yaml.safe_dump(document, allow_unicode=True, sort_keys=False, width=100))
+        sys.stdout.write(_record_text(entry, engine))
     return 0
+
+
+def _record_text(entry: Entry, engine: Any) -> str:
+    """The entry as a person reads it: labels instead of term ids, no drawing coordinates."""
+    vocabulary = db.load_vocabulary(engine)
+    labels = {name: {t.id: t.label for t in terms} for name, terms in vocabulary.items()}
+    sources = db.load_sources(engine)
+
+    def label(vocab: str, term: str) -> str:
+        return labels.get(vocab, {}).get(term, term)
+
+    def cited(key: str | None) -> str:
+        return f" [{key}]" if key else ""
+
+    lines = [f"{entry.name}  ({entry.id})"]
+
+    def section(title: str, items: Iterable[str]) -> None:
+        items = list(items)
+        if items:
+            lines.append(f"{title}:")
+            lines.extend(f"  - {item}" for item in items)
+
+    def field(title: str, value: str | None) -> None:
+        if value:
+            lines.append(f"{title}: {value}")
+
+    field("other names", ", ".join(f"{v} ({k})" for k, v in entry.names.items()))
+    field("aliases", ", ".join(entry.aliases))
+    field("category", label("categories", entry.category))
+    field("role", entry.role)
+    field("origin", ", ".join(entry.origin))
+    for title, parties in (("producers", entry.producers), ("suppliers", entry.suppliers)):
+        section(
+            title,
+            (
+                p.name
+                + (f" ({p.country})" if p.country else "")
+                + (f": {p.note}" if p.note else "")
+                + cited(p.source)
+                for p in parties
+            ),
+        )
+    section(
+        "used in",
+        (
+            f"{u.country} {u.years}" + (f": {u.note}" if u.note else "") + cited(u.source)
+            for u in entry.used_in
+        ),
+    )
+    dimensions = []
+    for name, dim in entry.dimensions:
+        if dim is not None:
+            title, unit = name.rsplit("_", 1)
+            basis = dim.basis + (f" {dim.source}" if dim.source else "")
+            note = f"; {dim.note}" if dim.note else ""
+            dimensions.append(f"{title.replace('_', ' ')}: {dim.value:g} {unit} ({basis}{note})")
+    section("dimensions", dimensions)
+    f = entry.features
+    features = [
+        f"shape: {label('shapes', f.shape)}",
+        f"stabilisation: {label('stabilisation', f.stabilisation)}",
+        f"fins: {f.fin_count}",
+        f"fuze: {label('fuze_positions', f.fuze_position)}",
+        f"colours: {', '.join(label('colours', c) for c in f.colours)}",
+        f"marking script: {label('marking_scripts', f.marking_script)}",
+    ]
+    if f.marking_text:
+        features.append(f"marking text: {', '.join(f.marking_text)}")
+    if f.mechanical:
+        features.append(f"mechanical: {', '.join(label('mechanical', m) for m in f.mechanical)}")
+    if f.condition_notes:
+        features.append(f"condition: {f.condition_notes}")
+    if f.basis_note:
+        features.append(f"basis: {f.basis_note}")
+    section("visible features", features)
+    section("hazards", entry.hazards)
+    section("look-alikes", (f"{a.id}: {a.how_to_tell}" for a in entry.lookalikes))
+    field("notes", entry.notes)
+    section(
+        "sources",
+        (
+            f"[{key}] "
+            + (f"{s['title']}, {s['publisher']}, {s['date']}, {s['url']}" if (s := sources.get(key)) else "")
+            for key in entry.sources
+        ),
+    )
+    return "\n".join(lines) + "\n"
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
@@ -646,7 +755,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_facets)
 
     p = sub.add_parser("show", help=cmd_show.__doc__, description=cmd_show.__doc__)
-    p.add_argument("id", help="entry id, e.g. ofab-250-270")
+    p.add_argument("id", help="entry id or any name, e.g. ofab-250-270, 'ОФАБ-250-270', 'ofab 250'")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(func=cmd_show)
 
@@ -704,7 +813,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        for line in exc.lines:
+            print(f"error: {line}", file=sys.stderr)
         return 1
     except db.DatabaseFault as exc:
         print(f"error: {exc}", file=sys.stderr)

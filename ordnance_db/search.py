@@ -20,7 +20,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ordnance_db.db import EntryRow, MetaRow, NameRow, TermRow
+from ordnance_db.db import EntryRow, MetaRow, NameRow, TermRow, VocabularyRow
 from ordnance_db.text import normalise
 
 
@@ -205,6 +205,38 @@ class RangeStats:
     known: int
 
 
+@dataclass(frozen=True)
+class UnknownTerm:
+    """A filter value that is neither a vocabulary term nor a value any entry has."""
+
+    filter: str
+    value: str
+    nearest: tuple[str, ...]
+
+    def __str__(self) -> str:
+        nearest = f"; nearest: {', '.join(self.nearest)}" if self.nearest else ""
+        return f"unknown {self.filter} {self.value!r}{nearest}"
+
+
+class UnresolvedName(LookupError):
+    """A name or id that matches no entry, or several equally well; `candidates` are the closest."""
+
+    def __init__(self, text: str, candidates: list[Hit], ambiguous: bool) -> None:
+        self.text = text
+        self.candidates = candidates
+        self.ambiguous = ambiguous
+        listed = ", ".join(f"{h.id} ({h.name})" for h in candidates)
+        if ambiguous:
+            message = f"{text!r} matches several entries: {listed}; give one of these ids"
+        else:
+            message = f"no entry matches {text!r}" + (f"; closest: {listed}" if listed else "")
+        super().__init__(message)
+
+
+RESOLVE_CANDIDATES = 5
+"""How many candidates an unresolved name lists."""
+
+
 @dataclass
 class _NameIndex:
     """Every distinct normalised name, sorted for prefix search and joined for substring search."""
@@ -288,6 +320,70 @@ class Searcher:
                 low, high, known = session.execute(stmt).one()
                 stats[r.name] = RangeStats(low, high, known)
         return stats
+
+    def known_terms(self) -> dict[str, list[str]]:
+        """Filter name -> the values it accepts: its vocabulary's terms, else the values entries have."""
+        with Session(self.engine) as session:
+            vocabulary: dict[str, list[str]] = {}
+            for vocab_field, term in session.execute(
+                select(VocabularyRow.field, VocabularyRow.id).order_by(VocabularyRow.position)
+            ):
+                vocabulary.setdefault(vocab_field, []).append(term)
+            present: dict[str, list[str]] = {}
+            for name, value in session.execute(
+                select(TermRow.field, TermRow.value).distinct().order_by(TermRow.value)
+            ):
+                present.setdefault(name, []).append(value)
+        return {
+            f.name: vocabulary.get(f.vocabulary, []) if f.vocabulary else present.get(f.name, [])
+            for f in TERM_FILTERS
+        }
+
+    def unknown_terms(self, query: Query, nearest: int = 3) -> list[UnknownTerm]:
+        """Every filter value in the query that no entry could ever match, with the nearest valid ones."""
+        known = self.known_terms()
+        problems = []
+        for name, values in query.terms.items():
+            valid = known.get(name, [])
+            folded = {v.casefold(): v for v in valid}
+            for value in values:
+                if value in valid:
+                    continue
+                choices = process.extract(
+                    value.casefold(), list(folded), scorer=fuzz.WRatio, limit=nearest, score_cutoff=40
+                )
+                problems.append(UnknownTerm(name, value, tuple(folded[c] for c, _s, _i in choices)))
+        return problems
+
+    def resolve(self, text: str) -> Hit:
+        """The one entry a name or id means, spelled any way search accepts.
+
+        An entry id wins; otherwise the single best text match, when no other entry matches as well
+        (exact before prefix before contains before fuzzy; one match of any kind is enough). Raises
+        UnresolvedName, with the closest candidates, when nothing or several entries match.
+        """
+        key = normalise(text)
+        with Session(self.engine) as session:
+            if session.get(EntryRow, text.strip()) is not None:
+                entry_id = text.strip()
+                return self._hits(session, [entry_id], {entry_id: (0, 1.0, "id", entry_id)})[0]
+            index = self._name_index(session)
+            matches = self._text_matches(index, key) if key else {}
+            ranked = self._sorted(session, list(matches), Query(text=text), matches, index)
+            if ranked:
+                best_tier = matches[ranked[0]][0]
+                tied = [i for i in ranked if matches[i][0] == best_tier]
+                if len(tied) == 1 and (best_tier <= 3 or len(ranked) == 1):
+                    return self._hits(session, ranked[:1], matches)[0]
+                top = tied if len(tied) > 1 else ranked
+                raise UnresolvedName(text, self._hits(session, top[:RESOLVE_CANDIDATES], matches), True)
+            nearest: list[str] = []
+            if key:
+                for _key, _score, pos in process.extract(key, index.keys, scorer=fuzz.WRatio, limit=50):
+                    for entry_id, _kind, _text in index.owners[pos]:
+                        if entry_id not in nearest:
+                            nearest.append(entry_id)
+            raise UnresolvedName(text, self._hits(session, nearest[:RESOLVE_CANDIDATES], {}), False)
 
     def count(self) -> int:
         with Session(self.engine) as session:

@@ -60,9 +60,61 @@ def test_show_and_unknown_id(mini_catalog: Path, run_cli) -> None:
         "weight_kg": "nominal",
     }
     missing = run_cli("show", "no-such-thing")
-    assert (
-        missing.returncode == 1 and "unknown entry id" in missing.stderr and "Traceback" not in missing.stderr
+    assert missing.returncode == 1 and "no entry matches 'no-such-thing'; closest: " in missing.stderr
+    assert "Traceback" not in missing.stderr
+
+
+@pytest.mark.parametrize(
+    "spelling", ["ofab-250-270", "OFAB-250-270", "ОФАБ-250-270", "ofab 250 270", "OFAB 250"]
+)
+def test_show_accepts_any_spelling_search_accepts(mini_catalog: Path, run_cli, spelling: str) -> None:
+    searched = json.loads(run_cli("search", spelling, "--format", "json").stdout)
+    assert searched[0]["id"] == "ofab-250-270"
+    shown = run_cli("show", spelling)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[0] == "OFAB-250-270  (ofab-250-270)"
+
+
+def test_show_is_a_readable_record_and_json_has_every_field(tmp_path: Path, run_cli) -> None:
+    catalog = write_real_subset(tmp_path, ["pfm-1"])
+    assert run_cli("build", "--no-index", catalog=catalog).returncode == 0
+    text = run_cli("show", "PFM-1", catalog=catalog)
+    assert text.returncode == 0, text.stderr
+    assert "category: " in text.stdout and "visible features:" in text.stdout and "sources:" in text.stdout
+    assert "geometry" not in text.stdout and "points" not in text.stdout and "profile" not in text.stdout
+    assert not re.search(r"\[\s*-?\d+(\.\d+)?,\s*-?\d+(\.\d+)?\s*\]", text.stdout)  # no coordinates
+    record = json.loads(run_cli("show", "pfm-1", "--format", "json", catalog=catalog).stdout)
+    assert record["id"] == "pfm-1" and record["geometry"]["form"] in ("revolution", "outline")
+    assert {"features", "dimensions", "hazards", "sources"} <= set(record)
+
+
+def test_show_ambiguous_name_lists_the_candidates(mini_catalog: Path, run_cli) -> None:
+    result = run_cli("show", "250")
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr == (
+        "error: '250' matches several entries: fab-250 (FAB-250), ofab-250-270 (OFAB-250-270); "
+        "give one of these ids\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--category", "bomb"], "error: unknown category 'bomb'; nearest: aircraft-bomb"),
+        (["--colour", "olve-green"], "error: unknown colour 'olve-green'; nearest: olive-green"),
+    ],
+)
+def test_unknown_term_exits_1_with_the_nearest(
+    mini_catalog: Path, run_cli, args: list[str], expected: str
+) -> None:
+    result = run_cli("search", *args)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(expected) and "Traceback" not in result.stderr
+
+
+def test_known_term_no_entry_has_is_not_an_error(mini_catalog: Path, run_cli) -> None:
+    result = run_cli("search", "--category", "guided-bomb", "--format", "json")
+    assert result.returncode == 0 and json.loads(result.stdout) == []
 
 
 def test_build_is_idempotent(mini_catalog: Path, run_cli) -> None:
