@@ -24,7 +24,7 @@ from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.imaging import ImageRefused, load_image
 from ordnance_db.key import Key
 from ordnance_db.matcher import MatchRefused, PhotoMatcher, build_matcher, load_matcher, match_photo
-from ordnance_db.search import Query, Range, Searcher
+from ordnance_db.search import TERM_FILTERS, Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
 from tests.conftest import write_real_subset
 from views import common
@@ -191,6 +191,88 @@ def test_filters_count_what_the_searcher_counts(
     assert result_count(app) == expected.total
     assert expected.total < searcher.count()
     assert card_ids(app) == [h.id for h in expected.hits]
+
+
+REPORTED = {  # the combination a Chromium user saw give 0 results where `search` gave 1
+    "filter_category": ["aircraft-bomb"],
+    "filter_fins": ["4"],
+    "range_length": "1500",
+    "filter_colour": ["olive-green"],
+}
+REPORTED_QUERY = Query.build(category=["aircraft-bomb"], fins=["4"], length="1500", colour=["olive-green"])
+
+
+def set_widgets(at: AppTest, widgets: dict[str, object]) -> None:
+    """Set each widget in turn, one script run each, as a person does in the browser."""
+    for key, value in widgets.items():
+        if key.startswith("filter_"):
+            at.multiselect(key=key).set_value(value)
+        else:
+            at.text_input(key=key).set_value(value)
+        at.run()
+        no_exception(at)
+
+
+def test_a_stale_label_from_the_browser_still_filters(app: AppTest, searcher: Searcher) -> None:
+    """The browser sends a choice back as the label it showed, count included; after another filter
+    changed the counts that label matches no option, and Streamlit hands the old text over as the
+    value. The page must still count what `search` counts."""
+    app.run()
+    set_widgets(app, {"filter_category": ["aircraft-bomb"]})
+    old_label = next(
+        o for o in app.multiselect(key="filter_category").options if o.startswith("Aircraft bomb (")
+    )
+    set_widgets(app, {k: v for k, v in REPORTED.items() if k != "filter_category"})
+    app.session_state["filter_category"] = [old_label]  # what Streamlit stores for the stale label
+    app.run()
+    no_exception(app)
+    expected = searcher.search(REPORTED_QUERY)
+    assert expected.total == 1
+    assert result_count(app) == expected.total
+    assert card_ids(app) == [h.id for h in expected.hits]
+    assert app.multiselect(key="filter_category").value == ["aircraft-bomb"]
+
+
+@pytest.mark.parametrize(
+    "widgets",
+    [
+        REPORTED,
+        {"filter_category": ["aircraft-bomb"], "filter_fins": ["4"]},
+        {"filter_category": ["submunition", "anti-personnel-mine"], "filter_colour": ["olive-green"]},
+        {"text": "FAB", "range_length": "1400-2000"},
+    ],
+    ids=["reported", "bomb-4-fins", "two-categories-olive", "text-and-length"],
+)
+def test_every_facet_count_is_what_choosing_it_gives(
+    app: AppTest, searcher: Searcher, widgets: dict[str, object]
+) -> None:
+    """Chosen one filter at a time, the page counts what `search` counts, and the count by every
+    choice of every filter is the number of results with that choice (the filter's other choices
+    replaced by it); one choice per filter is also chosen on the page and counted there."""
+    app.run()
+    set_widgets(app, widgets)
+    query = Query.build(
+        str(widgets.get("text", "")),
+        length=widgets.get("range_length") or None,
+        **{k.removeprefix("filter_"): v for k, v in widgets.items() if k.startswith("filter_")},
+    )
+    assert result_count(app) == searcher.search(query).total
+    assert card_ids(app)[:3] == [h.id for h in searcher.search(query, limit=3).hits]
+    facets = searcher.facets(query)
+    checked = 0
+    for f in TERM_FILTERS:
+        box = app.multiselect(key=f"filter_{f.name}")
+        shown = {o for o in box.options if not o.endswith(" (0)")}
+        assert {box.format_func(facet.value) for facet in facets[f.name]} == shown, f.name
+        for facet in facets[f.name]:
+            assert box.format_func(facet.value).endswith(f" ({facet.count})")
+            alone = Query(text=query.text, terms={**query.terms, f.name: (facet.value,)}, ranges=query.ranges)
+            assert searcher.search(alone).total == facet.count, (f.name, facet.value)
+            checked += 1
+    assert checked >= 5
+    colour = facets["colour"][0]
+    app.multiselect(key="filter_colour").set_value([colour.value]).run()
+    assert result_count(app) == colour.count
 
 
 def test_facet_counts_label_every_choice(app: AppTest, searcher: Searcher) -> None:

@@ -363,6 +363,31 @@ def _term_help(f_help: str, terms: dict[str, db.VocabularyRow]) -> str:
     return "\n".join(lines)
 
 
+_COUNT = re.compile(r"(?: \(\d+\))+$")
+
+
+def _chosen_terms(name: str, field_terms: dict[str, db.VocabularyRow]) -> list[str]:
+    """One filter's chosen values as term ids, put back in the session state.
+
+    The browser sends a multiselect's choices back as their labels, and a label carries its facet
+    count ("Aircraft bomb (10)"). Once another filter changes the counts, that label matches no
+    option and Streamlit hands it back as plain text, which matched nothing: the page showed 0
+    results where `search` gave 1. A label is mapped back to its term here.
+    """
+    by_label = {term.label: term_id for term_id, term in field_terms.items()}
+    raw = list(st.session_state.get(filter_key(name), []))
+    chosen: list[str] = []
+    for value in raw:
+        if value not in field_terms:
+            bare = _COUNT.sub("", value)
+            value = by_label.get(bare, bare)
+        if value not in chosen:
+            chosen.append(value)
+    if chosen != raw:
+        st.session_state[filter_key(name)] = chosen
+    return chosen
+
+
 def filter_sidebar(owner: str) -> Query:
     """The filter widgets (with facet counts) in the sidebar; returns the Query they describe.
 
@@ -391,7 +416,9 @@ def filter_sidebar(owner: str) -> Query:
             except ValueError as exc:
                 range_errors[r.name] = str(exc)
 
-    terms = {f.name: tuple(st.session_state.get(filter_key(f.name), [])) for f in TERM_FILTERS}
+    terms = {
+        f.name: tuple(_chosen_terms(f.name, vocabulary.get(f.vocabulary or "", {}))) for f in TERM_FILTERS
+    }
     current = Query(
         text=text,
         terms={k: v for k, v in terms.items() if v},
