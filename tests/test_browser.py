@@ -28,6 +28,7 @@ from ordnance_db.matcher import PhotoMatcher, load_matcher, match_photo
 from ordnance_db.search import Query, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
 from tests.serving import CHROMIUM, AppServer, chromium_options
+from views.common import TEXT_KEY
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -178,6 +179,9 @@ def test_browse_filter_changes_the_count(page: Page, server: str, searcher: Sear
 
 def test_card_opens_the_entry_and_its_sheet_downloads(page: Page, server: str) -> None:
     page.goto(server)
+    # The catalog is longer than one page of cards: find the entry as a user would, by its name.
+    page.locator(f".st-key-{TEXT_KEY} input").fill("ОФАБ-250-270")
+    page.keyboard.press("Enter")
     page.locator(".st-key-card_ofab-250-270").get_by_text("Open entry").click()
     page.get_by_role("heading", name="OFAB-250-270").wait_for()
     assert "entry?id=ofab-250-270" in page.url

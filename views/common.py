@@ -20,7 +20,7 @@ from urllib.parse import quote
 import streamlit as st
 from sqlalchemy.engine import Engine
 
-from ordnance_db import db
+from ordnance_db import db, i18n
 from ordnance_db.catalog import load_catalog
 from ordnance_db.schema import Entry, Photo
 from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
@@ -34,6 +34,24 @@ THUMBNAIL_SIDE = 360
 THUMBNAIL_DIR = VAR_DIR / "thumbnails"
 ENTRY_PAGE = "views/entry.py"
 SAFETY_PAGE = "views/safety.py"
+
+# --- interface language ------------------------------------------------------------------------
+
+LANG_PARAM = "lang"
+
+
+def current_language() -> i18n.Language:
+    """The reader's language: `?lang=` in the URL, else the browser's Accept-Language, else English."""
+    requested = st.query_params.get(LANG_PARAM)
+    if requested:
+        return i18n.get_language(requested)
+    return i18n.get_language(i18n.best_match(st.context.headers.get("Accept-Language")))
+
+
+def _(message: str) -> str:
+    """Interface text in the reader's language (gettext domain `app`; English is the message id)."""
+    return i18n.translations(current_language().code, "app").gettext(message)
+
 
 # --- cached library objects --------------------------------------------------------------------
 
