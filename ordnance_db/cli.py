@@ -377,10 +377,13 @@ def _record_text(entry: Entry, engine: Any) -> str:
 
 
 def cmd_coverage(args: argparse.Namespace) -> int:
-    """Entries per category and sourced versus estimated dimensions (catalog/README.md)."""
-    from ordnance_db.stats import coverage_markdown
+    """Entries per category and country, how each number is known, producers and contacts."""
+    from ordnance_db.stats import coverage_json, coverage_markdown
 
     catalog = _load_catalog()
+    if args.format == "json":
+        print(json.dumps(coverage_json(catalog), ensure_ascii=False, indent=2))
+        return 0
     text = coverage_markdown(catalog)
     if args.write:
         (CATALOG_DIR / "README.md").write_text(text, encoding="utf-8")
@@ -761,6 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("coverage", help=cmd_coverage.__doc__, description=cmd_coverage.__doc__)
     p.add_argument("--write", action="store_true", help="write catalog/README.md instead of printing")
+    p.add_argument("--format", choices=("markdown", "json"), default="markdown", help="output format")
     p.set_defaults(func=cmd_coverage)
 
     p = sub.add_parser("match", help=cmd_match.__doc__, description=cmd_match.__doc__)

@@ -208,6 +208,30 @@ def test_coverage_readme_is_current() -> None:
     assert readme == coverage_markdown(catalog), "run: python -m ordnance_db coverage --write"
 
 
+def test_coverage_figures_match_the_real_catalog() -> None:
+    """The coverage report counts what the entries say, recounted here the plain way."""
+    from ordnance_db.stats import coverage_json
+
+    catalog, _ = checked()
+    assert catalog is not None
+    report = coverage_json(catalog)
+    entries = list(catalog.entries.values())
+    assert report["entries"] == len(entries)
+    assert sum(report["per_category"].values()) == len(entries)
+    for name, kinds in report["dimensions"].items():
+        assert sum(k["count"] for k in kinds.values()) == len(entries), name
+        sourced = sum(1 for e in entries if (d := getattr(e.dimensions, name)) and d.basis == "source")
+        assert kinds["source"]["count"] == sourced, name
+    assert report["per_country"]["UA"] == sum(any(u.country == "UA" for u in e.used_in) for e in entries)
+    named = sum(bool(e.producers or e.suppliers) for e in entries)
+    assert report["with_producer_or_supplier"] == {"count": named, "share": round(named / len(entries), 3)}
+    assert catalog.guidance is not None
+    assert report["contact_countries"] == sorted({c.country for c in catalog.guidance.contacts})
+    assert "SY" not in report["used_without_contact"] and set(report["used_without_contact"]) <= set(
+        report["per_country"]
+    )
+
+
 NOMINAL_WEIGHTS = ["ofab-250-270", "fab-250-m54-m62", "fab-500-m54-m62", "mk-82", "mk-84", "kab-1500l"]
 
 

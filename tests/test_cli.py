@@ -171,6 +171,16 @@ def test_validate_real_catalog_exits_0(run_cli) -> None:
     assert result.stdout.startswith("catalog OK: ")
 
 
+def test_coverage_json_on_the_real_catalog(run_cli) -> None:
+    result = run_cli("coverage", "--format", "json", catalog=ROOT / "catalog")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["entries"] >= 100 and report["per_country"]["UA"] > 0
+    assert set(report["dimensions"]["length_mm"]) == {"source", "reference", "nominal", "estimate", "missing"}
+    markdown = run_cli("coverage", catalog=ROOT / "catalog").stdout
+    assert f"{report['entries']} entries" in markdown and "| Ukraine (UA) |" in markdown
+
+
 def test_export_commands(mini_catalog: Path, run_cli, tmp_path: Path) -> None:
     pdf = run_cli("export", "--pdf", str(tmp_path / "s.pdf"), "shoab-0-5")
     assert pdf.returncode == 0, pdf.stderr
