@@ -195,3 +195,30 @@ def test_arabic_and_cyrillic_names_find_real_entries_first(
     build_database(load_catalog(write_real_subset(tmp_path / "real", NAME_IDS)), engine)
     found = ids(Searcher(engine), Query(text=text))
     assert set(found[: len(first)]) == first, found
+
+
+CATALOG_A_NAMES = {
+    "ptm-3": ["PTM-3", "ptm3", "ПТМ-3", "لغم بي تي إم-3"],
+    "odab-1500": ["ODAB-1500", "ОДАБ-1500", "أوداب-1500", "odab 1500"],
+    "tm-57": ["TM-57", "ТМ-57", "لغم تي إم-57", "tm57"],
+}
+"""Issue 18 (catalog-a): each new entry by its Latin, Cyrillic and Arabic names and a loose spelling."""
+
+
+def test_new_entry_names_find_them_first_in_the_whole_catalog(tmp_path: Path) -> None:
+    """On the real, complete catalog (SQLite): every name of each new entry ranks that entry first."""
+    from sqlalchemy import create_engine
+
+    from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'all.sqlite'}")
+    build_database(load_catalog(CATALOG_DIR, IMAGES_DIR), engine)
+    searcher = Searcher(engine)
+    misses = {
+        (entry_id, text, tuple(found[:3]))
+        for entry_id, names in CATALOG_A_NAMES.items()
+        for text in names
+        if (found := ids(searcher, Query(text=text)))[:1] != [entry_id]
+    }
+    engine.dispose()
+    assert not misses, sorted(misses)
