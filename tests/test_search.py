@@ -201,6 +201,9 @@ CATALOG_A_NAMES = {
     "ptm-3": ["PTM-3", "ptm3", "ПТМ-3", "لغم بي تي إم-3"],
     "odab-1500": ["ODAB-1500", "ОДАБ-1500", "أوداب-1500", "odab 1500"],
     "tm-57": ["TM-57", "ТМ-57", "لغم تي إم-57", "tm57"],
+    "s-8-rocket": ["S-8KOM", "С-8", "صاروخ إس-8", "s8kom"],
+    "spg-9-73mm-rounds": ["PG-9", "ОГ-9", "قذيفة إس بي جي-9", "og9"],
+    "kh-59": ["Kh-59", "Х-59", "Овод", "kh59"],
 }
 """Issue 18 (catalog-a): each new entry by its Latin, Cyrillic and Arabic names and a loose spelling."""
 
