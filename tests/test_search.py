@@ -204,6 +204,7 @@ CATALOG_A_NAMES = {
     "s-8-rocket": ["S-8KOM", "С-8", "صاروخ إس-8", "s8kom"],
     "spg-9-73mm-rounds": ["PG-9", "ОГ-9", "قذيفة إس بي جي-9", "og9"],
     "kh-59": ["Kh-59", "Х-59", "Овод", "kh59"],
+    "gbu-31-jdam": ["GBU-31", "JDAM", "جدام", "gbu31"],
 }
 """Issue 18 (catalog-a): each new entry by its Latin, Cyrillic and Arabic names and a loose spelling."""
 
