@@ -205,6 +205,10 @@ CATALOG_A_NAMES = {
     "spg-9-73mm-rounds": ["PG-9", "ОГ-9", "قذيفة إس بي جي-9", "og9"],
     "kh-59": ["Kh-59", "Х-59", "Овод", "kh59"],
     "gbu-31-jdam": ["GBU-31", "JDAM", "جدام", "gbu31"],
+    "umpb-d-30sn": ["UMPB D-30SN", "УМПБ Д-30СН", "УМПБ", "umpb"],
+    "tm-46": ["TM-46", "ТМ-46", "لغم تي إم-46", "tm46"],
+    "m15-at-mine": ["M15 mine", "لغم إم 15 أمريكي", "m-15"],
+    "mk-7-at-mine": ["Mk 7 mine", "لغم مارك 7 بريطاني", "mk7"],
 }
 """Issue 18 (catalog-a): each new entry by its Latin, Cyrillic and Arabic names and a loose spelling."""
 
