@@ -1,0 +1,51 @@
+"""Issue 18: each entry added for the legacy areas, WWII Europe, fuzes and remnants is found first by the
+names people write, in every script, searched against the whole real catalog (not a subset)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Engine
+
+from ordnance_db.catalog import load_catalog
+from ordnance_db.db import build_database
+from ordnance_db.search import Query, Searcher
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+
+
+@pytest.fixture(scope="module")
+def searcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Searcher]:
+    path: Path = tmp_path_factory.mktemp("names") / "catalog.sqlite"
+    engine: Engine = create_engine(f"sqlite:///{path}")
+    build_database(load_catalog(CATALOG_DIR, IMAGES_DIR), engine)
+    yield Searcher(engine)
+    engine.dispose()
+
+
+FIRST = [
+    ("хвостовик Града", "9m22u-grad-motor-section"),
+    ("хвостова частина ракети Град", "9m22u-grad-motor-section"),
+    ("محرك صاروخ غراد", "9m22u-grad-motor-section"),
+    ("Grad tail section", "9m22u-grad-motor-section"),
+    ("Grad", "9m22u-grad"),
+    ("Panzerfaust", "panzerfaust"),
+    ("Фаустпатрон", "panzerfaust"),
+    ("pancerfaust", "panzerfaust"),
+    ("Panzerfaust-Kopf", "panzerfaust"),
+    ("Tellermine 43", "teller-mine-43"),
+    ("T.Mi.42", "teller-mine-43"),
+    ("Теллермина 43", "teller-mine-43"),
+    ("Tellermine 35", "teller-mine-35"),
+    ("đạn M79", "m406-40mm"),
+    ("M406", "m406-40mm"),
+    ("40mm grenade", "m406-40mm"),
+]
+
+
+@pytest.mark.parametrize(("text", "entry_id"), FIRST, ids=[t for t, _ in FIRST])
+def test_name_finds_the_entry_first(searcher: Searcher, text: str, entry_id: str) -> None:
+    hits = [h.id for h in searcher.search(Query(text=text)).hits]
+    assert hits and hits[0] == entry_id, hits[:5]
