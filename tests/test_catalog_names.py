@@ -42,6 +42,15 @@ FIRST = [
     ("đạn M79", "m406-40mm"),
     ("M406", "m406-40mm"),
     ("40mm grenade", "m406-40mm"),
+    ("KB-1", "kb-1"),
+    ("КБ-1", "kb-1"),
+    ("kasetna bomba KB-1", "kb-1"),
+    ("PMR-2A", "pmr-2a"),
+    ("ПМР-2А", "pmr-2a"),
+    ("kukuruz", "pmr-2a"),
+    ("BLU-61", "blu-61"),
+    ("BLU61", "blu-61"),
+    ("ລະເບີດບອມບີ BLU-61", "blu-61"),
 ]
 
 
