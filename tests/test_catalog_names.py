@@ -51,6 +51,14 @@ FIRST = [
     ("BLU-61", "blu-61"),
     ("BLU61", "blu-61"),
     ("ລະເບີດບອມບີ BLU-61", "blu-61"),
+    ("хвостовик Урагана", "9m27k-uragan-remnants"),
+    ("залишки ракети Ураган", "9m27k-uragan-remnants"),
+    ("9M27K cargo section", "9m27k-uragan-remnants"),
+    ("9M27K", "9m27k-uragan"),
+    ("уламки ракети Іскандер-М", "iskander-m-remnants"),
+    ("обломки Искандера", "iskander-m-remnants"),
+    ("حطام صاروخ إسكندر", "iskander-m-remnants"),
+    ("Iskander tail", "iskander-m-remnants"),
 ]
 
 
