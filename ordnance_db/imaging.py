@@ -19,6 +19,14 @@ Decisions:
   that were counted are the bytes that are decoded.
 * The pixel count is checked from the header before decoding. Pillow's own decompression-bomb
   warning is turned into an error (`_ensure_bomb_filter`) so that a bomb always ends in a sentence.
+* Decoded size is bounded per format (`MAX_DECODED_PIXELS`), also before decoding: a PNG, WebP,
+  GIF or HEIC is decoded at full size whatever is asked for, and Pillow holds 4 bytes a pixel,
+  so a 169 KB PNG declaring 6324 x 6324 (40 MP, under the pixel limit) cost 168 MB at its peak
+  and a second of CPU; 30 of them at once took a server to 9.4 GB (issue 14). A JPEG is checked
+  at the size it is actually decoded at (after draft mode), so a 40 MP phone photo stays welcome.
+* Extreme aspect ratios (beyond `DEFAULT_MAX_ASPECT` to 1) are refused: no photo of an item is
+  that shape, and reducing one leaves an image one pixel high that the matcher cannot use. The
+  longest catalog drawing (a side view) is 8.6 to 1.
 * `ImageFile.LOAD_TRUNCATED_IMAGES` is left False: a truncated upload is refused, not padded with
   grey. Code elsewhere must not switch it on.
 * EXIF orientation is read defensively (same mapping as `ImageOps.exif_transpose`) and applied after
@@ -50,9 +58,11 @@ from PIL import Image, JpegImagePlugin
 __all__ = [
     "ACCEPTED_FORMATS",
     "ANALYSIS_SIDE",
+    "DEFAULT_MAX_ASPECT",
     "DEFAULT_MAX_BYTES",
     "DEFAULT_MAX_PIXELS",
     "DEFAULT_MAX_SIDE",
+    "MAX_DECODED_PIXELS",
     "ImageRefused",
     "encode_jpeg",
     "encode_png",
@@ -67,6 +77,25 @@ _RESULT_FORMATS: Final = frozenset({*ACCEPTED_FORMATS, "MPO"})
 DEFAULT_MAX_BYTES: Final = 25 * 2**20
 DEFAULT_MAX_PIXELS: Final = 40_000_000
 DEFAULT_MAX_SIDE: Final = 1600
+DEFAULT_MAX_ASPECT: Final = 12.0
+"""Longest side over shortest side; a phone panorama is about 4 to 1."""
+MAX_DECODED_PIXELS: Final[dict[str, int]] = {
+    "JPEG": 40_000_000,  # after draft mode: a 40 MP photo analysed at 500 px decodes 0.6 MP
+    "MPO": 40_000_000,
+    "HEIF": 25_000_000,  # libheif decodes in full; an iPhone's default photo is 24.5 MP
+    "PNG": 16_000_000,  # a 12 MP photo saved as PNG still opens; 64 MB decoded at most
+    "WEBP": 16_000_000,
+    "GIF": 16_000_000,
+}
+"""Most pixels a decoder may produce, per format, checked before decoding (Pillow: 4 bytes a pixel)."""
+_FORMAT_LABELS: Final = {
+    "JPEG": "JPEG",
+    "MPO": "JPEG",
+    "HEIF": "HEIC",
+    "PNG": "PNG",
+    "WEBP": "WebP",
+    "GIF": "GIF",
+}
 ANALYSIS_SIDE: Final = 500
 """Longest side for photo analysis. 500 px lets a 12 MP (4000x3000) JPEG decode at exactly 1/8
 scale with no resize, which is what makes analysis-size loading about 3x faster than a full decode."""
@@ -259,7 +288,30 @@ def _resize(img: Image.Image, size: tuple[int, int]) -> Image.Image:
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def _decode(data: bytes, max_pixels: int, max_side: int | None) -> Image.Image:
+def _check_aspect(width: int, height: int, max_aspect: float | None) -> None:
+    """Refuse an aspect ratio no photo of an item has (width and height are at least 1)."""
+    ratio = max(width, height) / min(width, height)
+    if max_aspect is not None and ratio > max_aspect:
+        shown = f"{ratio:.1f}".removesuffix(".0")
+        raise ImageRefused(
+            f"This image is too long and narrow to be a photo of an item: {shown} to 1; "
+            f"the limit is {max_aspect:g} to 1."
+        )
+
+
+def _check_decoded_size(fmt: str, width: int, height: int) -> None:
+    """Refuse, before decoding, what this format's decoder would produce beyond its bound."""
+    limit = MAX_DECODED_PIXELS[fmt]
+    if width * height > limit:
+        label = _FORMAT_LABELS[fmt]
+        raise ImageRefused(
+            f"This {label} image is too large to open safely: {_format_megapixels(width * height)} "
+            f"megapixels; the limit for {label} is {_format_megapixels(limit)} (a JPEG photo is "
+            f"accepted up to {_format_megapixels(MAX_DECODED_PIXELS['JPEG'])})."
+        )
+
+
+def _decode(data: bytes, max_pixels: int, max_side: int | None, max_aspect: float | None) -> Image.Image:
     """Identify, check the header, decode (reduced for JPEG), normalise, resize, orient."""
     claimed = _sniff(data)
     try:
@@ -281,10 +333,12 @@ def _decode(data: bytes, max_pixels: int, max_side: int | None) -> Image.Image:
                 f"This image is too large: {_format_megapixels(width * height)} megapixels; "
                 f"the limit is {_format_megapixels(max_pixels)}."
             )
+        _check_aspect(width, height, max_aspect)
         target = _fit(img.size, max_side)
         if target != img.size and isinstance(img, JpegImagePlugin.JpegImageFile):
             # libjpeg scales by 1/2, 1/4 or 1/8 while decoding: far less work than full size.
-            img.draft("RGB", target)
+            img.draft("RGB", target)  # img.size is now the size the decoder will produce
+        _check_decoded_size(img.format, *img.size)
         img.load()
         if img.size[0] * img.size[1] > max_pixels:
             raise ImageRefused(_BOMB)  # a decoder produced more than the header declared
@@ -307,15 +361,19 @@ def load_image(
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     max_side: int | None = DEFAULT_MAX_SIDE,
+    max_aspect: float | None = DEFAULT_MAX_ASPECT,
 ) -> Image.Image:
     """Decode an untrusted image into a new RGB/RGBA image with no metadata at all.
 
     `source` is the file's bytes, or a path. The longest side is reduced to `max_side` (None keeps
-    the full size); images are never enlarged. Any problem with the input raises `ImageRefused`
-    with one sentence; a wrong argument type is a caller's bug and raises TypeError.
+    the full size); images are never enlarged. `max_aspect` bounds longest over shortest side
+    (None: any shape). Any problem with the input raises `ImageRefused` with one sentence; a wrong
+    argument type is a caller's bug and raises TypeError.
     """
     if max_bytes < 1 or max_pixels < 1 or (max_side is not None and max_side < 1):
         raise ValueError("max_bytes, max_pixels and max_side must be positive")
+    if max_aspect is not None and not max_aspect >= 1:  # also refuses NaN
+        raise ValueError("max_aspect must be at least 1")
     if not isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
         # Not an input problem but a bug; an int in particular would be opened as a descriptor.
         raise TypeError(f"load_image takes bytes or a path, not {type(source).__name__}")
@@ -326,7 +384,7 @@ def load_image(
         else:
             _check_byte_count(memoryview(source).nbytes, max_bytes)
             data = bytes(source)
-        return _decode(data, max_pixels, max_side)
+        return _decode(data, max_pixels, max_side, max_aspect)
     except ImageRefused:
         raise
     except MemoryError:

@@ -164,6 +164,17 @@ def heic(img: Image.Image, **options: Any) -> bytes:
     return encode(img, "HEIF", quality=90, **options)
 
 
+def heic_declaring(width: int, height: int) -> bytes:
+    """A small real HEIC whose 'ispe' box (the declared size Pillow reports) claims width x height.
+
+    Encoding a 25 MP HEIC takes x265 half a minute; the size check must refuse it from the header.
+    """
+    data = bytearray(heic(marked((64, 64))))
+    at = data.index(b"ispe") + 8  # after the box type and its version and flags
+    data[at : at + 8] = struct.pack(">II", width, height)
+    return bytes(data)
+
+
 def frames(fmt: str) -> bytes:
     """Three frames, red then green then blue."""
     first, *rest = (Image.new("RGB", (32, 32), colour) for colour in (RED, (0, 255, 0), (0, 0, 255)))
@@ -437,7 +448,19 @@ CORPUS: list[Kind] = [
         size=(64, 48),
         check=no_zip_inside,
     ),
-    Kind("polyglot-gif-javascript", gif_js_polyglot, mode="RGB", size=(1600, 1)),
+    Kind(
+        "polyglot-gif-javascript",
+        gif_js_polyglot,
+        message="This image is too long and narrow to be a photo of an item: 1079.9 to 1; "
+        "the limit is 12 to 1.",
+    ),
+    Kind(
+        "polyglot-gif-javascript-any-shape",
+        gif_js_polyglot,
+        mode="RGB",
+        size=(1600, 1),
+        options={"max_aspect": None},
+    ),
     Kind(
         "png-html-in-text-chunk",
         lambda: png_with_chunk(png_chunk(b"tEXt", b"Comment\x00<script>alert(1)</script>")),
@@ -626,15 +649,67 @@ CORPUS: list[Kind] = [
         size=(80, 40),
         unavailable=HEIF_UNAVAILABLE,
     ),
-    # Extreme shapes.
-    Kind("one-by-200000", lambda: png_declaring(1, 200_000), mode="RGB", size=(1, 1600)),
-    Kind("200000-by-one", lambda: png_declaring(200_000, 1), mode="RGB", size=(1600, 1)),
+    # Extreme shapes: refused by default, decodable when a caller allows any shape.
+    Kind(
+        "one-by-200000",
+        lambda: png_declaring(1, 200_000),
+        message="This image is too long and narrow to be a photo of an item: 200000 to 1; "
+        "the limit is 12 to 1.",
+    ),
+    Kind(
+        "13-to-1",
+        lambda: encode(marked((1300, 100)), "PNG"),
+        message="This image is too long and narrow to be a photo of an item: 13 to 1; the limit is 12 to 1.",
+    ),
+    Kind("12-to-1", lambda: encode(marked((1200, 100)), "PNG"), mode="RGB", size=(1200, 100)),
+    Kind(
+        "200000-by-one-any-shape",
+        lambda: png_declaring(200_000, 1),
+        mode="RGB",
+        size=(1600, 1),
+        options={"max_aspect": None},
+    ),
     Kind(
         "200000-by-one-full-size",
         lambda: png_declaring(200_000, 1),
         mode="RGB",
         size=(200_000, 1),
-        options={"max_side": None},
+        options={"max_side": None, "max_aspect": None},
+    ),
+    # Decoded-size bounds per format, checked before decoding (issue 14: a 169 KB PNG declaring
+    # 6324 x 6324 cost 168 MB to decode).
+    Kind(
+        "png-6324-square-under-the-pixel-limit",
+        lambda: png_declaring(6324, 6324),
+        message="This PNG image is too large to open safely: 40 megapixels; the limit for PNG is 16 "
+        "(a JPEG photo is accepted up to 40).",
+    ),
+    Kind(
+        "webp-16.8-megapixels",
+        lambda: encode(Image.new("RGB", (4100, 4100), (10, 20, 30)), "WEBP", lossless=True),
+        message="This WebP image is too large to open safely: 16.8 megapixels; the limit for WebP is 16 "
+        "(a JPEG photo is accepted up to 40).",
+    ),
+    Kind(
+        "gif-16.8-megapixels",
+        lambda: encode(Image.new("P", (4100, 4100), 1), "GIF"),
+        message="This GIF image is too large to open safely: 16.8 megapixels; the limit for GIF is 16 "
+        "(a JPEG photo is accepted up to 40).",
+    ),
+    Kind(
+        "heic-declaring-25.5-megapixels",
+        lambda: heic_declaring(5100, 5000),
+        message="This HEIC image is too large to open safely: 25.5 megapixels; the limit for HEIC is 25 "
+        "(a JPEG photo is accepted up to 40).",
+        unavailable=HEIF_UNAVAILABLE,
+    ),
+    Kind("png-16-megapixels", lambda: png_declaring(4000, 4000), mode="RGB", size=(1600, 1600)),
+    Kind(
+        "jpeg-32-megapixels-at-analysis-size",
+        lambda: encode(marked((8000, 4000)), "JPEG"),
+        mode="RGB",
+        size=(500, 250),
+        options={"max_side": 500},
     ),
 ]
 
@@ -806,7 +881,7 @@ def test_huge_file_is_refused_without_being_opened(tmp_path: Path, monkeypatch: 
 
 def test_bad_limits_are_a_callers_bug() -> None:
     """Zero or negative limits are programming errors, not refusals."""
-    for options in ({"max_bytes": 0}, {"max_pixels": 0}, {"max_side": 0}):
+    for options in ({"max_bytes": 0}, {"max_pixels": 0}, {"max_side": 0}, {"max_aspect": 0.5}):
         with pytest.raises(ValueError) as error:
             load_image(b"x", **options)
         assert not isinstance(error.value, ImageRefused)
@@ -968,3 +1043,13 @@ def test_thumbnail_rejects_bad_size(tmp_path: Path) -> None:
     """A zero size is a caller's bug."""
     with pytest.raises(ValueError):
         thumbnail(tmp_path / "x.jpg", 0, tmp_path)
+
+
+def test_committed_catalog_images_pass_the_default_limits() -> None:
+    """The aspect and decoded-size bounds must leave every committed drawing and photo loadable."""
+    images = Path(__file__).resolve().parent.parent / "images"
+    files = [path for path in sorted(images.rglob("*")) if path.suffix in (".png", ".jpg", ".jpeg", ".webp")]
+    assert len(files) >= 50
+    for path in files:
+        img = load_image(path)
+        assert img.width >= 1 and img.height >= 1, path
