@@ -209,6 +209,7 @@ CATALOG_A_NAMES = {
     "tm-46": ["TM-46", "ТМ-46", "لغم تي إم-46", "tm46"],
     "m15-at-mine": ["M15 mine", "لغم إم 15 أمريكي", "m-15"],
     "mk-7-at-mine": ["Mk 7 mine", "لغم مارك 7 بريطاني", "mk7"],
+    "s-5-rocket": ["S-5M", "С-5", "صاروخ إس-5", "s5m"],
 }
 """Issue 18 (catalog-a): each new entry by its Latin, Cyrillic and Arabic names and a loose spelling."""
 
