@@ -210,6 +210,7 @@ CATALOG_A_NAMES = {
     "m15-at-mine": ["M15 mine", "لغم إم 15 أمريكي", "m-15"],
     "mk-7-at-mine": ["Mk 7 mine", "لغم مارك 7 بريطاني", "mk7"],
     "s-5-rocket": ["S-5M", "С-5", "صاروخ إس-5", "s5m"],
+    "gerbera-decoy-drone": ["Gerbera", "Гербера", "дрон-обманка", "herbera"],
 }
 """Issue 18 (catalog-a): each new entry by its Latin, Cyrillic and Arabic names and a loose spelling."""
 
