@@ -59,6 +59,15 @@ FIRST = [
     ("обломки Искандера", "iskander-m-remnants"),
     ("حطام صاروخ إسكندر", "iskander-m-remnants"),
     ("Iskander tail", "iskander-m-remnants"),
+    ("підривник", "artillery-nose-fuze-soviet"),
+    ("взрыватель от снаряда", "artillery-nose-fuze-soviet"),
+    ("صاعق قذيفة", "artillery-nose-fuze-soviet"),
+    ("artillery fuze", "artillery-nose-fuze-soviet"),
+    ("spoletta M46", "m48-pd-fuze"),
+    ("M48 fuze", "m48-pd-fuze"),
+    ("I.Gr.33", "15cm-igr-33"),
+    ("15 cm Infanteriegranate 33", "15cm-igr-33"),
+    ("15-сантиметровый немецкий снаряд", "15cm-igr-33"),
 ]
 
 
