@@ -68,6 +68,9 @@ FIRST = [
     ("I.Gr.33", "15cm-igr-33"),
     ("15 cm Infanteriegranate 33", "15cm-igr-33"),
     ("15-сантиметровый немецкий снаряд", "15cm-igr-33"),
+    ("Eihandgranate 39", "eihandgranate"),
+    ("Eierhandgranate", "eihandgranate"),
+    ("granat jajowy", "eihandgranate"),
 ]
 
 
