@@ -1,0 +1,161 @@
+"""Real-photo benchmark for photo-to-photo matching (issue 15). Prints figures; asserts nothing.
+
+    python benchmarks/bench_real_photos.py DIR          # DIR/<entry-id>/*.jpg against the catalog's photos
+    python benchmarks/bench_real_photos.py --loo DIR    # flat folder named by item, leave-one-out
+
+`--loo` is for a folder such as killin/LandminesCatalog's app/src/main/assets (CORD-derived photos,
+no licence: read from a local copy at benchmark time, never committed, shipped or shown). A file is
+grouped by the item code before its view suffix (H3248UP1.jpg -> H3248); items with at least two
+photos are used; each photo is asked against all the others. In the same run the baseline of the
+issue (the same embedding joined with colour histograms) is measured. "Confident" is a first
+suggestion whose similarity clears a threshold chosen on half of the items (the lowest threshold
+with at least 95 % right there) and measured on the other half, held out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from ordnance_db import embedding
+from ordnance_db.imaging import ImageRefused, load_image
+from ordnance_db.photo_index import REFERENCE_SIDE, PhotoIndex
+
+ITEM = re.compile(r"^([A-Z]+\d+)")
+TARGET_PRECISION = 0.95
+
+
+def _images(paths: list[Path]):
+    for path in paths:
+        yield load_image(path, max_side=REFERENCE_SIDE)
+
+
+def _histograms(paths: list[Path], bins: int = 8) -> np.ndarray:
+    """Joint RGB histogram (8 x 8 x 8), unit length: the colour half of the issue's baseline."""
+    rows = []
+    for image in _images(paths):
+        pixels = np.asarray(image.convert("RGB").resize((64, 64)), dtype=np.int64) * bins // 256
+        codes = pixels[..., 0] * bins * bins + pixels[..., 1] * bins + pixels[..., 2]
+        h = np.bincount(codes.ravel(), minlength=bins**3).astype(np.float32)
+        rows.append(np.sqrt(h / h.sum()))  # Hellinger: the dot product is the Bhattacharyya coefficient
+    return np.stack(rows)
+
+
+def _loo_ranks(index: PhotoIndex) -> tuple[np.ndarray, np.ndarray]:
+    """Rank of the right item and the first suggestion's similarity, each photo left out in turn."""
+    ranks, scores = [], []
+    for i, vector in enumerate(index.vectors):
+        hits = index.rank(vector, exclude=i)
+        names = [h.entry_id for h in hits]
+        ranks.append(names.index(index.entry_ids[i]) if index.entry_ids[i] in names else len(names))
+        scores.append(hits[0].similarity)
+    return np.array(ranks), np.array(scores)
+
+
+def _threshold(right: np.ndarray, scores: np.ndarray) -> float:
+    """The lowest similarity above which first suggestions are right >= TARGET_PRECISION."""
+    for t in np.unique(scores):
+        above = scores >= t
+        if above.sum() >= 5 and right[above].mean() >= TARGET_PRECISION:
+            return float(t)
+    return float("inf")
+
+
+def _report(name: str, index: PhotoIndex, items: np.ndarray) -> None:
+    ranks, scores = _loo_ranks(index)
+    right = ranks == 0
+    print(f"{name}: top-1 {right.mean():.3f}  top-5 {(ranks < 5).mean():.3f}  ({len(ranks)} photos)")
+    unique = np.unique(items)
+    half = np.isin(items, unique[::2])  # items alternate between the halves, photos never split
+    for fit, held, label in ((half, ~half, "A->B"), (~half, half, "B->A")):
+        t = _threshold(right[fit], scores[fit])
+        called = held & (scores >= t)
+        precision = right[called].mean() if called.any() else float("nan")
+        print(
+            f"  confident {label}: threshold {t:.3f} chosen on {fit.sum()} photos; held out "
+            f"{held.sum()}: {called.sum()} called confident, {precision:.3f} of them right"
+        )
+
+
+def loo(directory: Path, cache: Path | None) -> None:
+    paths, items = [], []
+    for path in sorted(directory.glob("*.jpg")):
+        match = ITEM.match(path.name.upper())
+        if match:
+            paths.append(path)
+            items.append(match.group(1))
+    codes, counts = np.unique(items, return_counts=True)
+    keep = np.isin(items, codes[counts >= 2])
+    paths = [p for p, k in zip(paths, keep, strict=True) if k]
+    items = np.array(items)[keep]
+    print(f"{len(paths)} photos of {len(np.unique(items))} items with at least two photos ({directory})")
+    if cache is not None and cache.is_file():
+        with np.load(cache, allow_pickle=False) as stored:
+            if stored["paths"].tolist() != [str(p) for p in paths]:
+                sys.exit(f"{cache} was made from other photos")
+            vectors = stored["vectors"]
+    else:
+        started = time.perf_counter()
+        vectors = embedding.embed(_images(paths))
+        print(f"embedding: {(time.perf_counter() - started) / len(paths) * 1000:.0f} ms per photo")
+        if cache is not None:
+            np.savez(cache, vectors=vectors, paths=np.array([str(p) for p in paths]))
+    names = [p.name for p in paths]
+    _report("photo index (EfficientNet-Lite0, nearest photo)", PhotoIndex(vectors, items, names), items)
+    colour = _histograms(paths)
+    joined = np.hstack([vectors, colour]) / np.sqrt(2.0)
+    _report("baseline (EfficientNet-Lite0 + colour histograms)", PhotoIndex(joined, items, names), items)
+    print(f"peak memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+def labelled(directory: Path) -> None:
+    """DIR/<entry-id>/*.jpg asked against the reference photos of the catalog in use."""
+    from ordnance_db.catalog import load_catalog
+    from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+
+    index = PhotoIndex.build(load_catalog(CATALOG_DIR, IMAGES_DIR))
+    if not len(index):
+        sys.exit("the catalog in use has no reference photos to match against (photos add / import)")
+    ranks = []
+    scores = []
+    for folder in sorted(p for p in directory.iterdir() if p.is_dir()):
+        for path in sorted(folder.glob("*.jp*g")):
+            try:
+                hits = index.query(load_image(path, max_side=REFERENCE_SIDE))
+            except ImageRefused as exc:
+                print(f"{path}: {exc}")
+                continue
+            names = [h.entry_id for h in hits]
+            ranks.append(names.index(folder.name) if folder.name in names else len(names))
+            scores.append(hits[0].similarity if hits else -1.0)
+    ranks_a, scores_a = np.array(ranks), np.array(scores)
+    right = ranks_a == 0
+    print(f"{len(ranks_a)} photos: top-1 {right.mean():.3f}  top-5 {(ranks_a < 5).mean():.3f}")
+    t = _threshold(right, scores_a)
+    print(f"lowest threshold with >= 95 % right on these photos: {t:.3f} (not held out)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("--loo", action="store_true", help="flat folder named by item, leave-one-out")
+    parser.add_argument("--cache", type=Path, help="store/reuse the photos' vectors in this .npz")
+    args = parser.parse_args()
+    if args.loo:
+        loo(args.directory, args.cache)
+    else:
+        labelled(args.directory)
+
+
+if __name__ == "__main__":
+    main()
