@@ -27,7 +27,7 @@ pages = [
     st.Page("views/safety.py", title="Safety", icon=":material/emergency:", url_path="safety"),
     st.Page("views/about.py", title="About", icon=":material/info:", url_path="about"),
 ]
-page = st.navigation(pages)
+page = st.navigation(pages, position="top")
 # A deep link to the app's root, `/?id=<entry>`, opens that entry, like `/entry?id=<entry>`.
 entry_id = st.query_params.get("id")
 if page.url_path == browse.url_path and entry_id:

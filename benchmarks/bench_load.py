@@ -114,7 +114,7 @@ MAX_VISITS_PER_USER = 10_000  # a bound on every loop, far above what the time a
 # Blocks holding warnings the pages show as error alerts on purpose: Identify's "Do not go closer",
 # an entry's hazards.
 FIXED_WARNING_KEYS = ("photo_warning", "hazards")
-PAGE_SIZE = 48  # cards on one Browse page (views/browse.py)
+PAGE_SIZE = 24  # cards on one Browse page (views/browse.py)
 PAGE_TITLES = {"browse": "Browse", "identify": "Identify from a photo"}  # app.py's page titles
 MEDIA_PARALLEL = 6  # picture downloads at once per user, as a browser does per host
 

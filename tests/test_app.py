@@ -118,10 +118,14 @@ def test_every_page_runs(app: AppTest, page: str) -> None:
     no_exception(app)
     if PAGES[page]:
         assert app.title[0].value == PAGES[page]
-    # the safety banner on top and the safety panel in the sidebar, on every page
-    assert app.container("safety_banner").warning
-    panel = app.sidebar.container("safety_panel")
+    # on every page, in the page itself (a phone hides the sidebar): the safety banner on top with
+    # one tap to the Safety page, and the safety panel
+    banner = app.container("safety_banner")
+    assert banner.warning
+    assert banner.get("page_link")[0].proto.page == "safety"
+    panel = app.main.container("safety_panel")
     assert any("Report it" in m.value for m in panel.markdown)
+    assert not app.sidebar.get("page_link")  # nothing but the navigation there
 
 
 def test_entry_page_without_id_offers_a_picker(app: AppTest) -> None:
@@ -136,6 +140,13 @@ def test_entry_page_without_id_offers_a_picker(app: AppTest) -> None:
 # --- browse --------------------------------------------------------------------------------------
 
 
+PAGE_SIZE = 24  # results on one Browse page (views/browse.py: importing a page would run it)
+
+
+def page_text(at: AppTest) -> str:
+    return at.container("pager").markdown[0].value
+
+
 def card_ids(at: AppTest) -> list[str]:
     return [b.key.removeprefix("card_") for b in at.container if (b.key or "").startswith("card_")]
 
@@ -144,12 +155,18 @@ def test_browse_shows_the_whole_catalog_page_by_page(app: AppTest, searcher: Sea
     app.run()
     assert result_count(app) == searcher.count()
     shown = card_ids(app)
-    while len(shown) < searcher.count():
-        pager = app.number_input(key="browse_page")
-        pager.set_value(pager.value + 1).run()
+    pages = int(page_text(app).removeprefix("Page 1 of "))
+    assert len(shown) == PAGE_SIZE and pages == -(-searcher.count() // PAGE_SIZE) > 1
+    assert app.button(key="page_previous").disabled
+    for page in range(2, pages + 1):
+        app.button(key="page_next").click().run()
         no_exception(app)
+        assert page_text(app) == f"Page {page} of {pages}"
         shown += card_ids(app)
+    assert app.button(key="page_next").disabled
     assert shown == [h.id for h in searcher.search(Query()).hits]
+    app.button(key="page_previous").click().run()
+    assert page_text(app) == f"Page {pages - 1} of {pages}"
     # every card links to its entry page, deep-linked by id
     for card in (b for b in app.container if (b.key or "").startswith("card_")):
         link = card.get("page_link")[0].proto
@@ -190,7 +207,7 @@ def test_filters_count_what_the_searcher_counts(
     expected = searcher.search(query)
     assert result_count(app) == expected.total
     assert expected.total < searcher.count()
-    assert card_ids(app) == [h.id for h in expected.hits]
+    assert card_ids(app) == [h.id for h in expected.hits][:PAGE_SIZE]
 
 
 REPORTED = {  # the combination a Chromium user saw give 0 results where `search` gave 1
@@ -229,7 +246,7 @@ def test_a_stale_label_from_the_browser_still_filters(app: AppTest, searcher: Se
     expected = searcher.search(REPORTED_QUERY)
     assert expected.total == 1
     assert result_count(app) == expected.total
-    assert card_ids(app) == [h.id for h in expected.hits]
+    assert card_ids(app) == [h.id for h in expected.hits][:PAGE_SIZE]
     assert app.multiselect(key="filter_category").value == ["aircraft-bomb"]
 
 
@@ -300,7 +317,7 @@ def test_sort_and_clear_filters(app: AppTest, searcher: Searcher) -> None:
     app.multiselect(key="filter_category").set_value(["aircraft-bomb"])
     app.selectbox(key="sort").set_value("length").run()
     expected = searcher.search(Query.build(category=["aircraft-bomb"], sort="length"))
-    assert card_ids(app) == [h.id for h in expected.hits]
+    assert card_ids(app) == [h.id for h in expected.hits][:PAGE_SIZE]
     app.button(key="clear_filters").click().run()
     no_exception(app)
     assert result_count(app) == searcher.count()

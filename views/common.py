@@ -1,4 +1,4 @@
-"""Shared pieces for the pages: cached library objects, safe text, the filter sidebar, the safety panel.
+"""Shared pieces for the pages: cached library objects, safe text, the filters, the safety banner and panel.
 
 The pages hold no business logic: whatever they show comes from the library, so the CLI can
 produce it too. Catalog text is data, never markup: it reaches the page through `st.text` or,
@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote
 
 import streamlit as st
@@ -23,7 +23,16 @@ from sqlalchemy.engine import Engine
 from ordnance_db import db, i18n
 from ordnance_db.catalog import load_catalog
 from ordnance_db.schema import Entry, Photo
-from ordnance_db.search import RANGE_FILTERS, SORTS, TERM_FILTERS, Query, Range, Searcher
+from ordnance_db.search import (
+    RANGE_FILTERS,
+    SORTS,
+    TERM_FILTERS,
+    Query,
+    Range,
+    RangeStats,
+    Searcher,
+    TermFilter,
+)
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
 
 if TYPE_CHECKING:
@@ -301,24 +310,46 @@ def side_thumbnail(entry_id: str, size: int = THUMBNAIL_SIDE) -> str | None:
 
 
 def safety_banner() -> None:
-    """The one-line warning at the top of every page, with a link to the full guidance."""
+    """The warning at the top of every page: the short safety line, and one tap to the full message.
+
+    Drawn in the page itself (never only in the sidebar, which a phone hides), before anything else.
+    """
     with st.container(key="safety_banner"):
         st.warning(
-            f"**{DISCLAIMER}** Do not touch or move a suspected item, keep away, and report it.",
+            f"**{_(DISCLAIMER)}** " + _("Do not touch or move a suspected item, keep away, and report it."),
             icon=":material/warning:",
+        )
+        st.page_link(
+            SAFETY_PAGE,
+            label=_("What to do and who to call"),
+            icon=":material/emergency:",
+            query_params=_kept_params(),
         )
 
 
+def _kept_params() -> dict[str, str]:
+    """The query parameters a page link carries on (the language, the country), so none is lost."""
+    return {k: v for k in KEPT_PARAMS if (v := st.query_params.get(k))}
+
+
+KEPT_PARAMS = (LANG_PARAM, "country")
+
+
 def safety_panel() -> None:
-    """The fixed safety panel from guidance.yaml, in the sidebar of every page."""
+    """The fixed safety panel from guidance.yaml, at the end of every page (app.py draws it)."""
     guidance = get_guidance()
-    with st.sidebar.container(key="safety_panel", border=True):
+    with st.container(key="safety_panel", border=True):
         if not guidance:
-            st.warning(DISCLAIMER)
+            st.warning(_(DISCLAIMER))
             return
         st.markdown(f"**:material/warning: {md(guidance['title'])}**")
         st.markdown("\n".join(f"- {md(line)}" for line in guidance.get("panel", [])))
-        st.page_link(SAFETY_PAGE, label="Safety and contacts", icon=":material/front_hand:")
+        st.page_link(
+            SAFETY_PAGE,
+            label=_("Safety and contacts"),
+            icon=":material/front_hand:",
+            query_params=_kept_params(),
+        )
 
 
 # --- filters (Browse and Export share them) ------------------------------------------------------
@@ -372,7 +403,14 @@ def _keep_filters(owner: str) -> None:
 
 
 def _sort_label(value: str) -> str:
-    return {"relevance": "Best match", "name": "Name"}.get(value, f"{value.capitalize()} (smallest first)")
+    labels = {
+        "relevance": _("Best match"),
+        "name": _("Name"),
+        "length": _("Length (smallest first)"),
+        "diameter": _("Diameter (smallest first)"),
+        "weight": _("Weight (smallest first)"),
+    }
+    return labels.get(value, value)
 
 
 def _term_help(f_help: str, terms: dict[str, db.VocabularyRow]) -> str:
@@ -406,22 +444,89 @@ def _chosen_terms(name: str, field_terms: dict[str, db.VocabularyRow]) -> list[s
     return chosen
 
 
-def filter_sidebar(owner: str) -> Query:
-    """The filter widgets (with facet counts) in the sidebar; returns the Query they describe.
+Width = int | Literal["stretch"]
+FIELD_WIDTH = 170
+"""Width of one filter box in a wrapping row (px): two fit a line of a 390 px phone, a desktop several."""
+MAIN_FILTERS = ("category", "shape", "colour")
+"""Drawn on the page itself, under the search box: what anyone can tell by looking. The other filters
+sit in the "More filters" expander, closed by default so a phone shows results in the first screen."""
 
-    The same widgets, keys and Query drive Browse and Export (`owner` names the page drawing
-    them), and mirror the options of the CLI's `search`.
+
+def _term_filter(
+    f: TermFilter, field_terms: dict[str, db.VocabularyRow], counts: dict[str, int], width: Width = "stretch"
+) -> None:
+    """One multiselect of terms, every option labelled with its facet count."""
+    chosen = list(st.session_state.get(filter_key(f.name), []))
+    if field_terms:
+        options = [t for t in field_terms if t in counts or t in chosen]
+    else:
+        options = sorted(set(counts) | set(chosen), key=lambda v: (len(v), v) if v.isdigit() else (0, v))
+
+    def label(value: str) -> str:
+        term = field_terms.get(value)
+        return f"{term.label if term else value} ({counts.get(value, 0)})"
+
+    st.multiselect(
+        f.label,
+        options,
+        format_func=label,
+        key=filter_key(f.name),
+        help=_term_help(f.help, field_terms),
+        placeholder=_("Any"),
+        width=width,
+    )
+
+
+def _size_filters(stats: dict[str, RangeStats], range_errors: dict[str, str]) -> None:
+    st.markdown(f"**{_('Size (rough field measurements)')}**")
+    st.slider(
+        _("Tolerance (%)"),
+        0,
+        50,
+        key=TOLERANCE_KEY,
+        help=_("Sizes measured in the field are rough: each range is widened by this much on each side."),
+    )
+    with st.container(horizontal=True, key="size_filters"):
+        for r in RANGE_FILTERS:
+            known = stats[r.name]
+            hint = (
+                _("known {low}–{high} {unit} ({count} entries)").format(
+                    low=f"{known.low:g}", high=f"{known.high:g}", unit=r.unit, count=known.known
+                )
+                if known.known
+                else _("no sizes known")
+            )
+            with st.container(width=FIELD_WIDTH):
+                st.text_input(
+                    f"{r.label} ({r.unit})",
+                    key=range_key(r.name),
+                    placeholder=_("e.g. 1400-1600 or 1500"),
+                    help=_("MIN-MAX, MIN-, -MAX or one number (about this size); {hint}.").format(hint=hint)
+                    + " "
+                    + _("Entries whose size is unknown drop out."),
+                )
+                if r.name in range_errors:
+                    st.error(md(range_errors[r.name]))
+
+
+def filter_panel(owner: str) -> Query:
+    """The search box and filter widgets (with facet counts) on the page; returns their Query.
+
+    They sit on the page, not in the sidebar, so a phone shows them without opening anything:
+    the search box and the main filters first, every other filter in one expander. The same
+    widgets, keys and Query drive Browse and Export (`owner` names the page drawing them), and
+    mirror the options of the CLI's `search`.
     """
     searcher = get_searcher()
     vocabulary = get_vocabulary()
     _restore_filters(owner)
-    sidebar = st.sidebar
-    sidebar.header("Filters")
-    text = sidebar.text_input(
-        "Name or marking (any script)",
+    text = st.text_input(
+        _("Name or marking (any script)"),
         key=TEXT_KEY,
-        placeholder="e.g. ОФАБ, PFM-1, Grad",
-        help="Same search as the command line: any script, typos forgiven.",
+        placeholder=_("e.g. ОФАБ, PFM-1, Grad"),
+        help=_("Same search as the command line: any script, typos forgiven."),
+        icon=":material/search:",
+        type="search",
     )
     tolerance_pct = st.session_state[TOLERANCE_KEY]
     ranges: dict[str, Range] = {}
@@ -446,54 +551,25 @@ def filter_sidebar(owner: str) -> Query:
     )
     facets = searcher.facets(current)
 
-    for f in TERM_FILTERS:
-        field_terms = vocabulary.get(f.vocabulary or "", {})
+    def draw(f: TermFilter, width: Width = "stretch") -> None:
         counts = {facet.value: facet.count for facet in facets.get(f.name, [])}
-        chosen = list(st.session_state.get(filter_key(f.name), []))
-        if field_terms:
-            options = [t for t in field_terms if t in counts or t in chosen]
-        else:
-            options = sorted(set(counts) | set(chosen), key=lambda v: (len(v), v) if v.isdigit() else (0, v))
+        _term_filter(f, vocabulary.get(f.vocabulary or "", {}), counts, width)
 
-        def label(value: str, field_terms: dict = field_terms, counts: dict = counts) -> str:
-            term = field_terms.get(value)
-            return f"{term.label if term else value} ({counts.get(value, 0)})"
-
-        sidebar.multiselect(
-            f.label,
-            options,
-            format_func=label,
-            key=filter_key(f.name),
-            help=_term_help(f.help, field_terms),
-            placeholder="Any",
-        )
-
-    stats = searcher.range_stats(current)
-    with sidebar.expander("Size (rough field measurements)", expanded=bool(ranges or range_errors)):
-        st.slider(
-            "Tolerance (%)",
-            0,
-            50,
-            key=TOLERANCE_KEY,
-            help="Sizes measured in the field are rough: each range is widened by this much on each side.",
-        )
-        for r in RANGE_FILTERS:
-            known = stats[r.name]
-            hint = (
-                f"known {known.low:g}–{known.high:g} {r.unit} ({known.known} entries)"
-                if known.known
-                else "no sizes known"
-            )
-            st.text_input(
-                f"{r.label} ({r.unit})",
-                key=range_key(r.name),
-                placeholder="e.g. 1400-1600 or 1500",
-                help=f"MIN-MAX, MIN-, -MAX or one number (about this size); {hint}. "
-                "Entries whose size is unknown drop out.",
-            )
-            if r.name in range_errors:
-                st.error(md(range_errors[r.name]))
-    sidebar.selectbox("Sort by", SORTS, format_func=_sort_label, key=SORT_KEY)
-    sidebar.button("Clear filters", key="clear_filters", on_click=clear_filters, icon=":material/close:")
+    main = [f for f in TERM_FILTERS if f.name in MAIN_FILTERS]
+    more = [f for f in TERM_FILTERS if f.name not in MAIN_FILTERS]
+    with st.container(horizontal=True, key="main_filters", vertical_alignment="bottom"):
+        for f in main:
+            draw(f, FIELD_WIDTH)
+        st.button(_("Clear filters"), key="clear_filters", on_click=clear_filters, icon=":material/close:")
+    hidden = sum(1 for f in more if terms[f.name]) + len(ranges) + len(range_errors)
+    more_label = _("More filters, size and sort")
+    if hidden:
+        more_label += " · " + _("{count} set").format(count=hidden)
+    with st.expander(more_label, key="more_filters", icon=":material/tune:", expanded=bool(range_errors)):
+        with st.container(horizontal=True, key="more_term_filters"):
+            for f in more:
+                draw(f, FIELD_WIDTH)
+        _size_filters(searcher.range_stats(current), range_errors)
+        st.selectbox(_("Sort by"), SORTS, format_func=_sort_label, key=SORT_KEY, width=FIELD_WIDTH)
     _keep_filters(owner)
     return current

@@ -12,7 +12,7 @@ import streamlit as st
 from ordnance_db import export
 from ordnance_db.export import PAPERS
 from ordnance_db.search import Query
-from views.common import entry_names, filter_sidebar, get_engine, get_searcher, md
+from views.common import _, entry_names, filter_panel, get_engine, get_searcher, md
 
 MODES = ("filters", "ids")
 
@@ -34,7 +34,7 @@ def producer(kind: str, ids: list[str], query: Query | None, paper: str) -> Call
 
 
 st.title("Export")
-query = filter_sidebar("export")
+query = filter_panel("export")
 mode = st.radio(
     "What to export",
     MODES,
@@ -51,7 +51,7 @@ if mode == "ids":
     )
     selected_query = None
     count = len(ids)
-    st.caption("The sidebar filters do not apply to entries chosen here.")
+    st.caption(_("The filters above do not apply to entries chosen here."))
 else:
     count = get_searcher().search(query, limit=0).total
 
