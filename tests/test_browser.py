@@ -329,3 +329,49 @@ def test_identify_by_questions_on_a_phone(page: Page, server: str, searcher: Sea
     first = key.step({}).question
     assert first is not None
     page.get_by_role("heading", name=first.text).wait_for()
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1400, 1000)], ids=["phone", "desktop"])
+def test_browse_phone_first(page: Page, server: str, searcher: Searcher, width: int, height: int) -> None:
+    """At phone and desktop size: the search box and the safety message show without opening
+    anything, nothing scrolls sideways, a filter on the page counts what `search` counts, and
+    Previous/Next page through the results."""
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(server)
+    count = page.locator(".st-key-result_count")
+    count.get_by_text(count_text(searcher.count())).wait_for()
+    settle(page)
+    assert page.locator(f".st-key-{TEXT_KEY} input").is_visible()
+    assert page.locator(".st-key-safety_banner").get_by_text("Do not touch or move").is_visible()
+    assert page.locator(".st-key-safety_banner a").is_visible()  # one tap to the full message
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    if width < 500:
+        shoot(page, "browse-phone")
+
+    pager = page.locator(".st-key-pager")
+    pages = -(-searcher.count() // 24)
+    page.locator(".st-key-page_next button").click()
+    pager.get_by_text(f"Page 2 of {pages}").wait_for()
+    first = searcher.search(Query(), limit=1, offset=24).hits[0]
+    page.locator(f".st-key-card_{first.id}").wait_for()
+    page.locator(".st-key-page_previous button").click()
+    pager.get_by_text(f"Page 1 of {pages}").wait_for()
+
+    expected = searcher.search(Query.build(category=["rocket"])).total
+    page.locator(".st-key-filter_category input").click()
+    page.keyboard.type("Rocket")
+    page.keyboard.press("Enter")
+    page.keyboard.press("Escape")
+    count.get_by_text(count_text(expected)).wait_for()
+    settle(page)
+    assert page.locator("[class*='st-key-card_']").count() == min(expected, 24)
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def test_safety_page_in_one_tap_on_a_phone(page: Page, server: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(f"{server}/export")
+    page.locator(".st-key-safety_banner a").click()
+    page.locator(".st-key-safety_full").wait_for()
+    assert "/safety" in page.url
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
