@@ -11,10 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import os
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
-from ordnance_db import drawing, features, imaging, scenes
+from ordnance_db import drawing, features, imaging, index_file, scenes
 from ordnance_db.catalog import Catalog
 from ordnance_db.features import (
     GROUPS,
@@ -42,6 +39,7 @@ from ordnance_db.features import (
     find_objects,
 )
 from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image, photo_size
+from ordnance_db.index_file import IndexMismatch
 from ordnance_db.settings import VAR_DIR
 
 INDEX_FORMAT = "1"
@@ -385,28 +383,12 @@ class PhotoMatcher:
             "calibration": _calibration_json(self.calibration_),
             "fitted": fitted,
         }
-        arrays["header"] = np.array(json.dumps(header, allow_nan=False))
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".match-index-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, allow_pickle=False, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        index_file.write(path, arrays, header)
 
     @classmethod
     def load(cls, path: Path, digest: str) -> PhotoMatcher:
         """Read a matcher saved by `save`; IndexMismatch if it is foreign, damaged or out of date."""
-        try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {key: stored[key] for key in stored.files}
-            header = json.loads(str(arrays.pop("header")))
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
-            raise IndexMismatch(f"unreadable: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != INDEX_FORMAT:
-            raise IndexMismatch("another index format")
+        arrays, header = index_file.read(path, INDEX_FORMAT)
         if header.get("digest") != digest:
             raise IndexMismatch("built from another catalog or code")
         try:
@@ -437,10 +419,6 @@ class PhotoMatcher:
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             raise IndexMismatch(f"inconsistent: {exc}") from exc
         return matcher
-
-
-class IndexMismatch(ValueError):
-    """A stored match index that cannot be used as it is: it is rebuilt."""
 
 
 def _fitted_attributes(step: BaseEstimator) -> dict[str, Any]:

@@ -18,10 +18,6 @@ code, and is rebuilt when any of them changes.
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import tempfile
-import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,9 +26,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ordnance_db import embedding
+from ordnance_db import embedding, index_file
 from ordnance_db.catalog import Catalog
 from ordnance_db.imaging import ImageRefused, load_image
+from ordnance_db.index_file import IndexMismatch
 from ordnance_db.settings import VAR_DIR
 
 INDEX_FORMAT = 1
@@ -51,10 +48,6 @@ class PhotoHit:
     """Cosine similarity of the query and that photo, -1..1 (1: the same picture)."""
     photos: int
     """How many reference photos the entry has (what the suggestion was compared with)."""
-
-
-class IndexMismatch(ValueError):
-    """A stored photo index that cannot be used as it is: it is rebuilt."""
 
 
 class PhotoIndex:
@@ -149,36 +142,18 @@ class PhotoIndex:
 
     def save(self, path: Path, digest: str) -> None:
         """Write the index to `path` atomically: arrays plus a JSON header, no pickles."""
-        path = Path(path)
         header = {"format": INDEX_FORMAT, "digest": digest, "model": embedding.MODEL_SHA256}
-        arrays = {
-            "vectors": self.vectors,
-            "entry_ids": self.entry_ids,
-            "files": self.files,
-            "header": np.array(json.dumps(header)),
-        }
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".photo-index-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                np.savez(out, allow_pickle=False, **arrays)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        arrays = {"vectors": self.vectors, "entry_ids": self.entry_ids, "files": self.files}
+        index_file.write(path, arrays, header)
 
     @classmethod
     def load(cls, path: Path, digest: str) -> PhotoIndex:
         """Read an index written by `save`; IndexMismatch if it is foreign, damaged or out of date."""
+        arrays, header = index_file.read(path, INDEX_FORMAT)
         try:
-            with np.load(path, allow_pickle=False) as stored:
-                arrays = {key: stored[key] for key in stored.files}
-            header = json.loads(str(arrays["header"]))
             vectors, entry_ids, files = arrays["vectors"], arrays["entry_ids"], arrays["files"]
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        except KeyError as exc:
             raise IndexMismatch(f"unreadable: {exc}") from exc
-        if not isinstance(header, dict) or header.get("format") != INDEX_FORMAT:
-            raise IndexMismatch("another index format")
         if header.get("digest") != digest or header.get("model") != embedding.MODEL_SHA256:
             raise IndexMismatch("built from other photos, model or code")
         if vectors.dtype != np.float32 or vectors.ndim != 2 or vectors.shape[1] != embedding.DIMENSIONS:
