@@ -67,6 +67,9 @@ def pdftotext_pages(data: bytes, tmp_path: Path) -> list[str]:
     out = subprocess.run(
         ["pdftotext", "-enc", "UTF-8", str(path), "-"], capture_output=True, text=True, check=True
     ).stdout
+    # poppler wraps the lines of a page it reads as right to left (an index page of Arabic and
+    # Hebrew names) in bidi embedding marks; they are its reading, not the page's text.
+    out = re.sub("[\u202a-\u202e\u2066-\u2069]", "", out)
     return out.split("\f")[: len(PdfReader(io.BytesIO(data)).pages)]
 
 
