@@ -8,6 +8,7 @@ var/ afterwards), so no app run has to wait for it.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -26,6 +27,7 @@ from ordnance_db.key import Key
 from ordnance_db.matcher import MatchRefused, PhotoMatcher, build_matcher, load_matcher, match_photo
 from ordnance_db.search import TERM_FILTERS, Query, Range, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+from ordnance_db.slots import BUSY, PHOTO_WORK
 from tests.conftest import write_real_subset
 from views import common
 from views.common import md
@@ -471,6 +473,40 @@ def test_empty_crop_is_a_sentence(app: AppTest, catalog: Catalog, matcher: Photo
     app.number_input(key="crop_x1").set_value(app.number_input(key="crop_x0").value).run()
     no_exception(app)
     assert any("The box is empty" in e.value for e in app.error)
+
+
+def test_a_full_server_says_busy_and_keeps_the_photo(
+    app: AppTest, catalog: Catalog, matcher: PhotoMatcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every photo slot held by other threads: one sentence and a button; the photo is not lost."""
+    monkeypatch.setattr(PHOTO_WORK, "wait_s", 0.5)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hold_every_slot() -> None:
+        with contextlib.ExitStack() as stack:
+            for _ in range(PHOTO_WORK.size):
+                stack.enter_context(PHOTO_WORK.hold())
+            held.set()
+            release.wait(timeout=60)
+
+    others = threading.Thread(target=hold_every_slot)
+    others.start()
+    try:
+        assert held.wait(timeout=10)
+        data = photo_bytes(catalog, "ofab-250-270")
+        open_identify(app)
+        app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+        no_exception(app)
+        assert [w.value for w in app.container("server_busy").warning] == [BUSY]
+        assert not suggestion_names(app)
+    finally:
+        release.set()
+        others.join(timeout=10)
+    app.button(key="busy_retry").click().run()
+    no_exception(app)
+    assert suggestion_names(app)
+    assert not any(BUSY in w.value for w in app.warning)
 
 
 def test_identify_says_the_matcher_is_getting_ready_until_it_is(

@@ -15,9 +15,11 @@ from PIL import Image, ImageDraw
 from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image
 from ordnance_db.matcher import MatchRefused, MatchResult, Suggestion, match_photo
 from ordnance_db.search import Query
+from ordnance_db.slots import PHOTO_WORK, ServerBusy
 from views.common import (
     ENTRY_PAGE,
     MatcherJob,
+    _,
     get_matcher,
     get_searcher,
     get_vocabulary,
@@ -167,11 +169,22 @@ def suggestion_card(rank: int, suggestion: Suggestion, crop: Image.Image) -> Non
             )
 
 
+def busy(exc: ServerBusy) -> None:
+    """The server's photo slots stayed full: say so; the photo and hints stay for another try."""
+    with st.container(key="server_busy"):
+        st.warning(_(str(exc)), icon=":material/hourglass_top:")
+        st.button(_("Try again"), key="busy_retry", icon=":material/refresh:")
+
+
 def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> None:
     digest = hashlib.sha256(data).hexdigest()
     try:
-        image = load_image(data, max_side=ANALYSIS_SIDE)
-        first = match(data, digest, None, allowed=allowed, length_mm=length_mm)
+        with PHOTO_WORK.hold():  # a few decodes and matches per server at once (issue 14)
+            image = load_image(data, max_side=ANALYSIS_SIDE)
+            first = match(data, digest, None, allowed=allowed, length_mm=length_mm)
+    except ServerBusy as exc:
+        busy(exc)
+        return
     except (ImageRefused, MatchRefused) as exc:
         st.error(str(exc), icon=":material/block:")
         return
@@ -191,7 +204,11 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
                 st.error("The box is empty: Right must be larger than Left, and Bottom larger than Top.")
             return
         try:
-            result = match(data, digest, (x0, y0, x1, y1), allowed=allowed, length_mm=length_mm)
+            with PHOTO_WORK.hold():
+                result = match(data, digest, (x0, y0, x1, y1), allowed=allowed, length_mm=length_mm)
+        except ServerBusy as exc:
+            busy(exc)
+            return
         except MatchRefused as exc:
             st.error(str(exc), icon=":material/block:")
             return

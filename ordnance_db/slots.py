@@ -1,0 +1,76 @@
+"""Bounded photo work per server process: at most a few decodes and matches at once.
+
+Every Streamlit session runs its script in its own thread, so without a bound 30 people uploading
+at once meant 30 decodes and matches at once: 9.4 GB of memory and a health check silent for over
+30 s (issue 14). A photo now waits for one of `settings.PHOTO_SLOTS` slots, at most
+`settings.PHOTO_WAIT_S` seconds; after that the person is told, in one sentence, to try again
+(their photo and hints stay on the page). Releasing a slot hands freed memory back to the system:
+glibc keeps what each thread's arena freed, which is how 4.2 GB stayed held after a flood.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import platform
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+
+from ordnance_db.settings import PHOTO_SLOTS, PHOTO_WAIT_S
+
+BUSY = "The server is busy with other photos; try again in a minute."
+
+__all__ = ["BUSY", "PHOTO_WORK", "ServerBusy", "Slots", "release_memory"]
+
+
+class ServerBusy(RuntimeError):
+    """No slot freed in time; `str()` is the sentence to show. Nothing was started."""
+
+
+@cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's malloc_trim, or None elsewhere (musl, macOS, Windows)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return trim
+
+
+def release_memory() -> bool:
+    """Return the C heap's free pages to the system; True when memory was actually released."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+class Slots:
+    """A fixed number of slots; `hold()` waits for one up to `wait_s`, else raises ServerBusy."""
+
+    def __init__(self, size: int, wait_s: float) -> None:
+        if size < 1 or not wait_s >= 0:
+            raise ValueError("a positive number of slots and a wait of zero or more seconds are needed")
+        self.size = size
+        self.wait_s = wait_s
+        self._free = threading.BoundedSemaphore(size)
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Run the block in a slot; the caller drops its large objects before the block ends."""
+        if not self._free.acquire(timeout=self.wait_s):
+            raise ServerBusy(BUSY)
+        try:
+            yield
+        finally:
+            self._free.release()
+            release_memory()
+
+
+PHOTO_WORK = Slots(PHOTO_SLOTS, PHOTO_WAIT_S)
+"""The process's slots for decoding and matching uploaded photos."""
