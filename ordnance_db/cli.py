@@ -274,7 +274,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     engine = _engine()
     try:
         hit = Searcher(engine).resolve(args.id)
-    except UnresolvedName as exc:
+    except (UnresolvedName, ValueError) as exc:  # ValueError: a text beyond the search's length limit
         raise UserError(str(exc)) from exc
     entry = db.load_entry(engine, hit.id)
     if entry is None:  # the database was rebuilt between the two reads
@@ -407,7 +407,7 @@ def _crop(text: str | None) -> tuple[int, int, int, int] | None:
         return None
     try:
         x0, y0, x1, y1 = (int(float(v)) for v in text.split(","))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: inf
         raise UserError(f"--crop takes x0,y0,x1,y1 in pixels, not {text!r}") from exc
     return x0, y0, x1, y1
 
@@ -426,8 +426,8 @@ def cmd_match(args: argparse.Namespace) -> int:
     if length is not None:
         ends = [v for v in (length.low, length.high) if v is not None]
         length_mm = sum(ends) / len(ends)
+    crop = _crop(args.crop)  # before the matcher loads: a wrong argument is told at once
     matcher = _matcher()
-    crop = _crop(args.crop)
     results, failed = [], 0
     for photo in args.photos:
         try:

@@ -13,7 +13,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from rapidfuzz import fuzz, process
 from sqlalchemy import Select, func, select
@@ -78,6 +78,19 @@ Sort = Literal["relevance", "name", "length", "diameter", "weight"]
 SORTS: tuple[str, ...] = ("relevance", "name", "length", "diameter", "weight")
 
 
+MAX_QUERY_CHARS: Final = 200
+"""Longest search text. The longest name in the catalog has 55 characters; a 1 MB text cost 10 s."""
+MAX_RANGE_CHARS: Final = 40
+
+
+def check_text(text: str) -> None:
+    """Refuse a search text beyond MAX_QUERY_CHARS with a sentence, before any work is done on it."""
+    if len(text) > MAX_QUERY_CHARS:
+        raise ValueError(
+            f"The search text is too long: {len(text)} characters; the limit is {MAX_QUERY_CHARS}."
+        )
+
+
 @dataclass(frozen=True)
 class Range:
     low: float | None
@@ -85,8 +98,14 @@ class Range:
 
     @classmethod
     def parse(cls, text: str) -> Range:
-        """Read "1400-1600", "1500" (about this), "1400-" or "-1600"; raise ValueError otherwise."""
-        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)?\s*(-)?\s*(\d+(?:\.\d+)?)?\s*", text)
+        """Read "1400-1600", "1500" (about this), "1400-" or "-1600"; raise ValueError otherwise.
+
+        Bounded and unambiguous: the earlier pattern's runs of optional spaces backtracked
+        cubically, so 1000 spaces and an 'x' cost 26 minutes of CPU.
+        """
+        if len(text) > MAX_RANGE_CHARS:
+            raise ValueError(f"A size range is at most {MAX_RANGE_CHARS} characters, such as 1400-1600.")
+        match = re.fullmatch(r"(\d+(?:\.\d+)?)?\s*(?:(-)\s*)?(\d+(?:\.\d+)?)?", text.strip())
         if not match or not (match[1] or match[3]) or (match[1] and match[3] and not match[2]):
             raise ValueError(f"not a range: {text!r} (use MIN-MAX, MIN-, -MAX or one number)")
         low = float(match[1]) if match[1] else None
@@ -114,6 +133,7 @@ class Query:
     sort: Sort = "relevance"
 
     def __post_init__(self) -> None:
+        check_text(self.text)
         unknown = set(self.terms) - set(TERM_FILTER_NAMES)
         unknown |= set(self.ranges) - {r.name for r in RANGE_FILTERS}
         if unknown:
@@ -360,8 +380,10 @@ class Searcher:
 
         An entry id wins; otherwise the single best text match, when no other entry matches as well
         (exact before prefix before contains before fuzzy; one match of any kind is enough). Raises
-        UnresolvedName, with the closest candidates, when nothing or several entries match.
+        UnresolvedName, with the closest candidates, when nothing or several entries match, and
+        ValueError for a text beyond MAX_QUERY_CHARS.
         """
+        check_text(text)
         key = normalise(text)
         with Session(self.engine) as session:
             if session.get(EntryRow, text.strip()) is not None:

@@ -232,3 +232,39 @@ def test_new_entry_names_find_them_first_in_the_whole_catalog(tmp_path: Path) ->
     }
     engine.dispose()
     assert not misses, sorted(misses)
+
+
+def test_a_search_text_beyond_the_limit_is_refused_with_a_sentence(searcher: Searcher) -> None:
+    """A 1 MB search string cost 10 s of server time (issue 14); now it is refused before any work."""
+    from ordnance_db.search import MAX_QUERY_CHARS
+
+    assert searcher.search(Query(text="ofab " * (MAX_QUERY_CHARS // 5))).total >= 0  # at the limit: fine
+    for call in (lambda: Query(text="a" * 2**20), lambda: Query.build("a" * 2**20)):
+        with pytest.raises(ValueError) as refused:
+            call()
+        assert str(refused.value) == "The search text is too long: 1048576 characters; the limit is 200."
+    with pytest.raises(ValueError, match="too long"):
+        searcher.resolve("ofab" * 1000)
+
+
+@pytest.mark.parametrize("text", [" " * 1000 + "x", "1" * 41, "1500" + " " * 2000])
+def test_long_or_pathological_ranges_are_refused_at_once(text: str) -> None:
+    """The old pattern backtracked cubically: 1000 spaces and an 'x' took 26 minutes."""
+    with pytest.raises(ValueError):
+        Range.parse(text)
+
+
+def test_cli_refuses_a_huge_search_text_and_infinite_crop(tmp_path: Path, run_cli) -> None:
+    from tests.conftest import write_real_subset
+
+    catalog = write_real_subset(tmp_path / "real", PARTY_IDS)
+    for args in (("search", "x" * 5000), ("show", "x" * 5000)):
+        result = run_cli(*args, catalog=catalog)
+        assert result.returncode == 1, result.stderr
+        assert "The search text is too long: 5000 characters; the limit is 200." in result.stderr
+        assert "Traceback" not in result.stderr
+    for crop in ("inf,0,10,10", "nan,0,10,10", "1e999,0,1,1"):
+        result = run_cli("match", "photo.jpg", "--crop", crop, catalog=catalog)
+        assert result.returncode == 1, result.stderr
+        assert f"--crop takes x0,y0,x1,y1 in pixels, not '{crop}'" in result.stderr
+        assert "Traceback" not in result.stderr

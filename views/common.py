@@ -24,6 +24,8 @@ from ordnance_db import db, i18n
 from ordnance_db.catalog import load_catalog
 from ordnance_db.schema import Entry, Photo
 from ordnance_db.search import (
+    MAX_QUERY_CHARS,
+    MAX_RANGE_CHARS,
     RANGE_FILTERS,
     SORTS,
     TERM_FILTERS,
@@ -500,6 +502,7 @@ def _size_filters(stats: dict[str, RangeStats], range_errors: dict[str, str]) ->
                 st.text_input(
                     f"{r.label} ({r.unit})",
                     key=range_key(r.name),
+                    max_chars=MAX_RANGE_CHARS,
                     placeholder=_("e.g. 1400-1600 or 1500"),
                     help=_("MIN-MAX, MIN-, -MAX or one number (about this size); {hint}.").format(hint=hint)
                     + " "
@@ -523,6 +526,7 @@ def filter_panel(owner: str) -> Query:
     text = st.text_input(
         _("Name or marking (any script)"),
         key=TEXT_KEY,
+        max_chars=MAX_QUERY_CHARS,
         placeholder=_("e.g. ОФАБ, PFM-1, Grad"),
         help=_("Same search as the command line: any script, typos forgiven."),
         icon=":material/search:",
