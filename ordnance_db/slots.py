@@ -2,8 +2,8 @@
 
 Every Streamlit session runs its script in its own thread, so without a bound 30 people uploading
 at once meant 30 decodes and matches at once: 9.4 GB of memory and a health check silent for over
-30 s (issue 14). A photo now waits for one of `settings.PHOTO_SLOTS` slots, at most
-`settings.PHOTO_WAIT_S` seconds; after that the person is told, in one sentence, to try again
+30 s (issue 14). A photo now waits for one of `PHOTO_SLOTS` slots, at most `PHOTO_WAIT_S`
+seconds; after that the person is told, in one sentence, to try again
 (their photo and hints stay on the page). Releasing a slot hands freed memory back to the system:
 glibc keeps what each thread's arena freed, which is how 4.2 GB stayed held after a flood.
 """
@@ -12,13 +12,34 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import platform
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 
-from ordnance_db.settings import PHOTO_SLOTS, PHOTO_WAIT_S
+
+def _positive(name: str, default: float) -> float:
+    """A positive number from the environment, else ValueError naming the variable.
+
+    Read here, not in settings.py: only photo work needs it, so a bad value never stops the
+    other commands.
+    """
+    raw = os.environ.get(name, "").strip()
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ValueError(f"{name} must be a positive number, not {raw!r}")
+    return value
+
+
+PHOTO_SLOTS = int(_positive("ORDNANCE_PHOTO_SLOTS", min(os.cpu_count() or 1, 4)))
+"""Photo decodes and matches one server process runs at once; more wait (bounded memory and CPU)."""
+PHOTO_WAIT_S = _positive("ORDNANCE_PHOTO_WAIT_S", 5.0)
+"""How long a photo waits for a free slot before the person is told the server is busy."""
 
 BUSY = "The server is busy with other photos; try again in a minute."
 
