@@ -71,6 +71,16 @@ FIRST = [
     ("Eihandgranate 39", "eihandgranate"),
     ("Eierhandgranate", "eihandgranate"),
     ("granat jajowy", "eihandgranate"),
+    ("122-мм снаряд", "122mm-howitzer-shell"),
+    ("122-мм артилерійський снаряд", "122mm-howitzer-shell"),
+    ("قذيفة مدفعية عيار 122 ملم", "122mm-howitzer-shell"),
+    ("122 mm artillery shell", "122mm-howitzer-shell"),
+    ("снаряд Д-30", "122mm-howitzer-shell"),
+    ("MON-100", "mon-100"),
+    ("МОН-100", "mon-100"),
+    ("MON100", "mon-100"),
+    ("MON-90", "mon-90"),
+    ("МОН-90", "mon-90"),
 ]
 
 
