@@ -99,6 +99,16 @@ FIRST = [
     ("РГН", "rgn-rgo-grenades"),
     ("граната РГО", "rgn-rgo-grenades"),
     ("RGO grenade", "rgn-rgo-grenades"),
+    ("FAB-1500", "fab-1500-m54"),
+    ("ФАБ-1500", "fab-1500-m54"),
+    ("فاب-1500", "fab-1500-m54"),
+    ("ФАБ-1500 з УМПК", "fab-1500-m54"),
+    ("Claymore", "m18a1-claymore"),
+    ("Клеймор", "m18a1-claymore"),
+    ("M18A1", "m18a1-claymore"),
+    ("لغم كلايمور", "m18a1-claymore"),
+    ("105mm shell", "105mm-m1-shell"),
+    ("đạn pháo 105 ly", "105mm-m1-shell"),
 ]
 
 
