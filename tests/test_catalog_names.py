@@ -109,6 +109,18 @@ FIRST = [
     ("لغم كلايمور", "m18a1-claymore"),
     ("105mm shell", "105mm-m1-shell"),
     ("đạn pháo 105 ly", "105mm-m1-shell"),
+    ("Mk 81", "mk-81"),
+    ("MK-250", "mk-81"),
+    ("ລະເບີດ 250 ປອນ", "mk-81"),
+    ("трехдюймовка", "76mm-divisional-gun-shell"),
+    ("76-мм снаряд", "76mm-divisional-gun-shell"),
+    ("BL755", "bl755"),
+    ("BL-755", "bl755"),
+    ("بي إل 755", "bl755"),
+    ("M6A2", "m6a2-at-mine"),
+    ("міна M6A2", "m6a2-at-mine"),
+    ("M864", "m864-155mm-dpicm"),
+    ("касетний снаряд M864", "m864-155mm-dpicm"),
 ]
 
 
