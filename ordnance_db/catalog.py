@@ -631,6 +631,15 @@ def _check_sources(
             used.add(key)
             if key not in sources:
                 problems.append(doc.problem(loc, f"unknown source key {key!r} (not in sources.yaml)"))
+            elif _is_reviewed_number(doc.data, loc) and _is_encyclopaedia(sources[key]):
+                problems.append(
+                    doc.problem(
+                        loc,
+                        f"{key!r} is an encyclopaedia, which quotes figures from elsewhere: "
+                        "mark the number 'basis: reference' (a published figure whose primary source "
+                        "we have not reviewed)",
+                    )
+                )
     if guidance is not None and guidance_doc is not None:
         for loc, key in _source_refs(guidance_doc.data, keys=("source", "standards")):
             used.add(key)
@@ -643,6 +652,18 @@ def _check_sources(
             if key in sources and key not in used:
                 problems.append(sources_doc.problem((key,), f"source {key!r} is not cited by any entry"))
     return problems
+
+
+def _is_encyclopaedia(source: Source) -> bool:
+    return "wikipedia" in f"{source.url} {source.publisher}".lower()
+
+
+def _is_reviewed_number(data: Any, loc: Loc) -> bool:
+    """True for the `source` of a dimension whose basis is `source` (the default when a source is given)."""
+    if len(loc) != 3 or loc[0] != "dimensions" or loc[2] != "source":
+        return False
+    value = data.get("dimensions", {}).get(loc[1]) if isinstance(data, dict) else None
+    return isinstance(value, dict) and value.get("basis", "source") == "source"
 
 
 def _source_refs(

@@ -166,6 +166,24 @@ def test_dimension_needs_source_or_basis(tmp_path: Path) -> None:
     assert any("length_mm.basis" in p for p in problems_for(tmp_path / "4", entries))
 
 
+def test_an_encyclopaedia_is_a_reference_not_a_reviewed_source(tmp_path: Path) -> None:
+    """Wikipedia quotes figures from elsewhere: a number resting on it is 'reference', never 'source'."""
+
+    sources = {
+        **SOURCES,
+        "test-source-b": {**SOURCES["test-source-b"], "url": "https://ja.wikipedia.org/wiki/PMN"},
+    }
+    quoted = {"value": 112, "source": "test-source-b"}
+    entries = [
+        make_entry("a-one", dimensions={"diameter_mm": quoted}, sources=["test-source-a", "test-source-b"])
+    ]
+    problems = problems_for(tmp_path, entries, sources=sources)
+    assert any("a-one.yaml" in p and "is an encyclopaedia" in p and "basis: reference" in p for p in problems)
+    entries[0]["dimensions"]["diameter_mm"]["basis"] = "reference"
+    _, problems = check_catalog(write_catalog(tmp_path / "2", entries, sources=sources))
+    assert not [p for p in problems if "encyclopaedia" in str(p)]
+
+
 def test_actual_weight_only_beside_a_nominal_weight(tmp_path: Path) -> None:
     actual = {"value": 232, "source": "test-source-a"}
     sourced = {"value": 227, "source": "test-source-a"}
