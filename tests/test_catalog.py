@@ -465,3 +465,28 @@ def test_invisible_and_nul_characters_are_refused_where_they_are(
     line = yaml_line(path, "name: ")
     _, problems = check_catalog(catalog)
     assert [str(p) for p in problems if p.path == path] == [f"catalog/fab-250.yaml:{line}:{col}: {expected}"]
+
+
+def test_coverage_counts_a_round_item_without_length_as_complete(tmp_path: Path) -> None:
+    """A blast mine is round and flat: it has a diameter and a height, never a length."""
+    from ordnance_db.stats import coverage, coverage_markdown
+
+    def sized() -> dict[str, Any]:
+        return {"value": 100, "basis": "estimate", "note": "from photographs"}
+
+    entries = [
+        make_entry(
+            name,
+            dimensions={"diameter_mm": sized(), "weight_kg": sized()},
+            sources=["test-source-a", "test-source-b"],
+        )
+        for name in ("round-one", "long-one")
+    ]
+    entries[0]["features"]["shape"] = "disc"
+    entries[1]["features"]["shape"] = "cylindrical"
+    catalog = load_catalog(write_catalog(tmp_path, entries, sources=SOURCES))
+    c = coverage(catalog)
+    assert c.per_dimension["length_mm"]["round"] == 1
+    assert c.per_dimension["length_mm"]["missing"] == 1
+    assert c.with_all_three == 1
+    assert "| Round (no length) |" in coverage_markdown(catalog)
