@@ -15,39 +15,54 @@ import ctypes.util
 import os
 import platform
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 
 
-def _positive(name: str, default: float) -> float:
-    """A positive number from the environment, else ValueError naming the variable.
+def _positive(environ: Mapping[str, str], name: str, default: float, whole: bool = False) -> float:
+    """A positive number from the environment, else SlotsMisconfigured naming the variable.
 
     Read here, not in settings.py: only photo work needs it, so a bad value never stops the
     other commands.
     """
-    raw = os.environ.get(name, "").strip()
+    raw = environ.get(name, "").strip()
     try:
-        value = float(raw) if raw else default
+        value = float(raw) if raw else float(default)
     except ValueError:
         value = float("nan")
-    if not 0 < value < float("inf"):
-        raise ValueError(f"{name} must be a positive number, not {raw!r}")
+    if not 0 < value < float("inf") or (whole and not value.is_integer()):
+        kind = "whole number" if whole else "number"
+        raise SlotsMisconfigured(
+            f"Photo identification is switched off on this server: {name} must be a positive "
+            f"{kind}, not {raw!r}. Ask whoever runs it to correct the setting."
+        )
     return value
 
 
-PHOTO_SLOTS = int(_positive("ORDNANCE_PHOTO_SLOTS", min(os.cpu_count() or 1, 4)))
-"""Photo decodes and matches one server process runs at once; more wait (bounded memory and CPU)."""
-PHOTO_WAIT_S = _positive("ORDNANCE_PHOTO_WAIT_S", 5.0)
-"""How long a photo waits for a free slot before the person is told the server is busy."""
-
 BUSY = "The server is busy with other photos; try again in a minute."
-
-__all__ = ["BUSY", "PHOTO_WORK", "ServerBusy", "Slots", "release_memory"]
 
 
 class ServerBusy(RuntimeError):
     """No slot freed in time; `str()` is the sentence to show. Nothing was started."""
+
+
+class SlotsMisconfigured(ServerBusy, ValueError):
+    """The slot settings are not numbers: `str()` is the sentence. A ServerBusy, so a page that
+    tells people the server is busy shows this sentence instead of a traceback."""
+
+
+__all__ = [
+    "BUSY",
+    "PHOTO_SLOTS",
+    "PHOTO_WAIT_S",
+    "PHOTO_WORK",
+    "ServerBusy",
+    "Slots",
+    "SlotsMisconfigured",
+    "from_environment",
+    "release_memory",
+]
 
 
 @cache
@@ -93,5 +108,34 @@ class Slots:
             release_memory()
 
 
-PHOTO_WORK = Slots(PHOTO_SLOTS, PHOTO_WAIT_S)
+class Unusable(Slots):
+    """Slots from settings that are not numbers: every `hold()` raises SlotsMisconfigured, so the
+    page says what is wrong in one sentence (the import itself never fails; issue 14)."""
+
+    def __init__(self, problem: SlotsMisconfigured) -> None:
+        super().__init__(1, 0)
+        self.problem = problem
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        raise self.problem
+        yield  # a generator, for contextmanager
+
+
+def from_environment(environ: Mapping[str, str] = os.environ) -> Slots:
+    """The slots ORDNANCE_PHOTO_SLOTS and ORDNANCE_PHOTO_WAIT_S ask for; Unusable when either is
+    not a positive number."""
+    try:
+        size = int(_positive(environ, "ORDNANCE_PHOTO_SLOTS", min(os.cpu_count() or 1, 4), whole=True))
+        wait_s = _positive(environ, "ORDNANCE_PHOTO_WAIT_S", 5.0)
+    except SlotsMisconfigured as problem:
+        return Unusable(problem)
+    return Slots(size, wait_s)
+
+
+PHOTO_WORK = from_environment()
 """The process's slots for decoding and matching uploaded photos."""
+PHOTO_SLOTS = PHOTO_WORK.size
+"""Photo decodes and matches one server process runs at once; more wait (bounded memory and CPU)."""
+PHOTO_WAIT_S = PHOTO_WORK.wait_s
+"""How long a photo waits for a free slot before the person is told the server is busy."""

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from ordnance_db.slots import BUSY, PHOTO_WORK, ServerBusy, Slots, release_memory
+from ordnance_db.slots import (
+    BUSY,
+    PHOTO_WORK,
+    ServerBusy,
+    Slots,
+    SlotsMisconfigured,
+    from_environment,
+    release_memory,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -105,15 +113,46 @@ def resident_mb() -> float:
 
 
 def test_sizes_come_from_the_environment() -> None:
-    """ORDNANCE_PHOTO_SLOTS and ORDNANCE_PHOTO_WAIT_S set the process's slots; nonsense stops it."""
+    """ORDNANCE_PHOTO_SLOTS and ORDNANCE_PHOTO_WAIT_S set the process's slots."""
     code = "from ordnance_db.slots import PHOTO_WORK as w; print(w.size, w.wait_s)"
     env = {**os.environ, "ORDNANCE_PHOTO_SLOTS": "3", "ORDNANCE_PHOTO_WAIT_S": "1.5"}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.split() == ["3", "1.5"], out.stderr
-    env["ORDNANCE_PHOTO_SLOTS"] = "many"
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "kind"),
+    [
+        ("ORDNANCE_PHOTO_SLOTS", "many", "whole number"),
+        ("ORDNANCE_PHOTO_SLOTS", "0", "whole number"),
+        ("ORDNANCE_PHOTO_SLOTS", "1.5", "whole number"),
+        ("ORDNANCE_PHOTO_WAIT_S", "inf", "number"),
+        ("ORDNANCE_PHOTO_WAIT_S", "-2", "number"),
+    ],
+)
+def test_a_bad_setting_is_one_sentence_when_photo_work_starts(name: str, raw: str, kind: str) -> None:
+    """A bad value no longer stops the import (every page module imports slots, and the app showed a
+    traceback): the process starts, and each photo is answered with the sentence naming the setting."""
+    code = (
+        "from ordnance_db.slots import PHOTO_WORK as w, ServerBusy\n"
+        "try:\n    w.hold().__enter__()\nexcept ServerBusy as e:\n    print(e)\n"
+    )
+    env = {**os.environ, name: raw}
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True)
-    assert out.returncode != 0
-    assert "ORDNANCE_PHOTO_SLOTS must be a positive number, not 'many'" in out.stderr
+    assert out.returncode == 0 and not out.stderr, out.stderr
+    assert out.stdout.strip() == (
+        f"Photo identification is switched off on this server: {name} must be a positive {kind}, "
+        f"not {raw!r}. Ask whoever runs it to correct the setting."
+    )
+
+
+def test_unusable_slots_never_run_the_work() -> None:
+    slots = from_environment({"ORDNANCE_PHOTO_SLOTS": "many"})
+    ran = []
+    with pytest.raises(SlotsMisconfigured, match="ORDNANCE_PHOTO_SLOTS"), slots.hold():
+        ran.append(True)
+    assert ran == []
+    assert isinstance(from_environment({}), Slots) and from_environment({}).size >= 1
 
 
 def test_the_process_has_slots() -> None:
