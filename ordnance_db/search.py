@@ -225,6 +225,17 @@ class RangeStats:
     known: int
 
 
+_HISTORIC_COUNTRIES: Final = {"SU": "Soviet Union", "YU": "Yugoslavia"}
+
+
+def _country_label(code: str) -> str:
+    """'SU Soviet Union': an origin code with its English name (CLDR, and the historic codes)."""
+    from babel import Locale  # CLDR data, loaded only when a filter value is unknown
+
+    name = _HISTORIC_COUNTRIES.get(code) or Locale("en").territories.get(code, "")
+    return f"{code} {name}".strip()
+
+
 @dataclass(frozen=True)
 class UnknownTerm:
     """A filter value that is neither a vocabulary term nor a value any entry has."""
@@ -365,14 +376,21 @@ class Searcher:
         problems = []
         for name, values in query.terms.items():
             valid = known.get(name, [])
-            folded = {v.casefold(): v for v in valid}
+            # Origins are ISO codes: compared with their English country names as well, so that
+            # "Soviet" suggests SU rather than the codes that look like it (ES, PS, SE).
+            labels = [_country_label(v) for v in valid] if name == "origin" else valid
+            folded = {label.casefold(): v for label, v in zip(labels, valid, strict=True)}
             for value in values:
                 if value in valid:
                     continue
-                choices = process.extract(
-                    value.casefold(), list(folded), scorer=fuzz.WRatio, limit=nearest, score_cutoff=40
-                )
-                problems.append(UnknownTerm(name, value, tuple(folded[c] for c, _s, _i in choices)))
+                exact = [v for v in valid if v.casefold() == value.casefold()]
+                choices = exact or [
+                    folded[c]
+                    for c, _s, _i in process.extract(
+                        value.casefold(), list(folded), scorer=fuzz.WRatio, limit=nearest, score_cutoff=40
+                    )
+                ]
+                problems.append(UnknownTerm(name, value, tuple(choices)))
         return problems
 
     def resolve(self, text: str) -> Hit:

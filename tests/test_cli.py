@@ -102,6 +102,9 @@ def test_show_ambiguous_name_lists_the_candidates(mini_catalog: Path, run_cli) -
     [
         (["--category", "bomb"], "error: unknown category 'bomb'; nearest: aircraft-bomb"),
         (["--colour", "olve-green"], "error: unknown colour 'olve-green'; nearest: olive-green"),
+        # origins are ISO codes, compared with their country names too (SU, not ES or PS)
+        (["--origin", "Soviet"], "error: unknown origin 'Soviet'; nearest: SU"),
+        (["--origin", "su"], "error: unknown origin 'su'; nearest: SU;"),
     ],
 )
 def test_unknown_term_exits_1_with_the_nearest(
@@ -110,6 +113,23 @@ def test_unknown_term_exits_1_with_the_nearest(
     result = run_cli("search", *args)
     assert result.returncode == 1 and result.stdout == ""
     assert result.stderr.startswith(expected) and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["facets"], ["export", "--csv", "out.csv"], ["match", "photo.jpg"], ["key", "--answer", "shap=disc"]],
+)
+def test_every_command_taking_terms_refuses_an_unknown_one(
+    mini_catalog: Path, run_cli, tmp_path: Path, command: list[str]
+) -> None:
+    """Not only search: an unknown term anywhere exits 1 with the nearest, and writes nothing."""
+    (tmp_path / "photo.jpg").write_bytes(b"not read: the terms are checked first")
+    args = [*command] if command[0] == "key" else [*command, "--category", "bomb"]
+    result = run_cli(*args)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    expected = "unknown question 'shap'; nearest: shape" if command[0] == "key" else "nearest: aircraft-bomb"
+    assert result.stderr.startswith("error: ") and expected in result.stderr, result.stderr
+    assert not (tmp_path / "out.csv").exists()
 
 
 def test_known_term_no_entry_has_is_not_an_error(mini_catalog: Path, run_cli) -> None:
