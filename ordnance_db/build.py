@@ -22,8 +22,10 @@ from sqlalchemy.engine import Engine
 from ordnance_db import drawing
 from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.db import build_database, with_repair
+from ordnance_db.imaging import write_atomically
 from ordnance_db.matcher import load_matcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
+from ordnance_db.var_files import read_bytes
 
 Progress = Callable[[Iterable[Any], str], Iterable[Any]]
 
@@ -78,7 +80,8 @@ def stale_drawings(
     """
     stamp_file = Path(var_dir) / "drawings.stamp"
     stamp = drawings_stamp(catalog)
-    if not force and stamp_file.exists() and stamp_file.read_text() == stamp:
+    # read only as an ordinary, small file: a pipe or a huge file in var/ must not stall the build
+    if not force and read_bytes(stamp_file, 4096) == stamp.encode():
         return False, []
     colours = catalog.colours()
     drawable = [e for e in catalog.entries.values() if e.geometry is not None]
@@ -92,8 +95,7 @@ def stale_drawings(
         if not _same_text(folder / "drawing.svg", drawing.render_svg(entry, colours)):
             stale.append(folder / "drawing.svg")
     if not stale:
-        stamp_file.parent.mkdir(parents=True, exist_ok=True)
-        stamp_file.write_text(stamp)
+        write_atomically(stamp_file, stamp.encode())  # replaces whatever is there, never writes into it
     return True, stale
 
 

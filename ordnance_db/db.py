@@ -38,6 +38,7 @@ from ordnance_db.catalog import Catalog, catalog_digest, load_catalog
 from ordnance_db.schema import Entry, Photo
 from ordnance_db.settings import CATALOG_DIR, DB_READ_ONLY, IMAGES_DIR, VAR_DIR
 from ordnance_db.text import normalise
+from ordnance_db.var_files import ordinary
 
 log = logging.getLogger(__name__)
 
@@ -375,8 +376,10 @@ def with_repair(engine: Engine, work: Callable[[], bool]) -> bool:
 def sqlite_intact(engine: Engine) -> bool:
     """For a SQLite file, SQLite's own quick check (milliseconds for our few MB); True otherwise."""
     path = _sqlite_file(engine)
-    if path is None or not path.exists():
+    if path is None or not (path.exists() or path.is_symlink()):
         return True
+    if not ordinary(path):  # a pipe would block SQLite, a link would write elsewhere: moved aside
+        return False
     with engine.connect() as connection:
         rows = connection.exec_driver_sql("PRAGMA quick_check").fetchall()
     return [tuple(r) for r in rows] == [("ok",)]
@@ -398,7 +401,7 @@ def _damaged(engine: Engine, exc: DBAPIError) -> bool:
 def _move_aside(engine: Engine) -> None:
     """Rename a damaged SQLite file (nothing is deleted), so the next connection starts afresh."""
     path = _sqlite_file(engine)
-    if path is None or not path.exists():
+    if path is None or not (path.exists() or path.is_symlink()):
         return
     engine.dispose()
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -47,7 +47,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ordnance_db import db
+from ordnance_db import db, var_files
 from ordnance_db.schema import Dimension, Entry, Guidance
 from ordnance_db.search import RANGE_FILTERS, Query, Searcher
 from ordnance_db.settings import IMAGES_DIR, ROOT, VAR_DIR
@@ -331,7 +331,7 @@ def _bold_instance(variable: Path) -> Path | None:
         # path in /tmp, whose contents another user could have put there.
         folder = folder or Path(tempfile.mkdtemp(prefix="ordnance-db-fonts-"))
         cached = folder / name
-        if cached.exists():
+        if _usable_bold(cached):  # var/ is not trusted: a foreign or damaged file is made afresh
             return cached
         try:
             from fontTools.ttLib import TTFont
@@ -350,6 +350,21 @@ def _bold_instance(variable: Path) -> Path | None:
         except Exception as exc:  # any failure only costs the bold weight
             LOG.warning("could not make a bold instance of %s in %s: %s", variable.name, folder, exc)
     return None
+
+
+def _usable_bold(path: Path) -> bool:
+    """Whether a cached file is what `_bold_instance` writes: an ordinary, static (not variable)
+    TrueType font of bold weight, read by fontTools as data."""
+    if not var_files.ordinary(path, 64 * 2**20):
+        return False
+    try:
+        from fontTools.ttLib import TTFont
+
+        with var_files.open_ordinary(path, 64 * 2**20) as handle:
+            font = TTFont(handle)
+            return "fvar" not in font and "glyf" in font and font["OS/2"].usWeightClass == 700
+    except Exception:  # fontTools raises many kinds on a foreign file: all mean "make it afresh"
+        return False
 
 
 def _find_cjk_font() -> tuple[Path, int] | None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ordnance_db.var_files import open_ordinary
+
 HEADER = "header"
 
 
@@ -41,7 +43,8 @@ def write(path: Path, arrays: dict[str, np.ndarray], header: dict[str, Any]) -> 
 def read(path: Path, index_format: str) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays and the header of a file written by `write` in `index_format`; else IndexMismatch."""
     try:
-        with np.load(path, allow_pickle=False) as stored:
+        # an ordinary file only: a named pipe put in its place would block np.load forever
+        with open_ordinary(Path(path)) as handle, np.load(handle, allow_pickle=False) as stored:
             arrays = {key: stored[key] for key in stored.files}
         header = json.loads(str(arrays.pop(HEADER)))
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:

@@ -16,6 +16,7 @@ from PIL import Image
 from ordnance_db.imaging import ImageRefused, encode_png, load_image, write_atomically
 from ordnance_db.key import Key
 from ordnance_db.settings import IMAGES_DIR, VAR_DIR
+from ordnance_db.var_files import usable_png
 
 PICTURE_SIZE = (160, 72)
 INK = (59, 70, 80, 255)
@@ -33,7 +34,7 @@ def answer_picture(
         return None
     data = source.read_bytes()
     target = cache_dir / f"{hashlib.sha256(_VERSION + data).hexdigest()}.png"
-    if not target.is_file():
+    if not usable_png(target, max(PICTURE_SIZE)):  # a foreign or damaged file in var/ is redrawn
         try:
             write_atomically(target, encode_png(silhouette(load_image(data, max_side=None))))
         except ImageRefused:
