@@ -28,6 +28,7 @@ from views.common import (
     side_thumbnail,
 )
 from views.key import identify_by_questions
+from views.uploads import release_uploads_of_departed_sessions
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif"]
 CROP_KEYS = ("crop_x0", "crop_y0", "crop_x1", "crop_y1")
@@ -261,6 +262,7 @@ def getting_ready(job: MatcherJob) -> bool:
     return False
 
 
+release_uploads_of_departed_sessions()  # uploads of sessions that left are let go (issue 14)
 st.title("Identify from a photo")
 with st.container(key="photo_warning"):
     st.error(
