@@ -10,7 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
+from ordnance_db.catalog import Catalog
+from ordnance_db.matcher import PhotoMatcher
 from ordnance_db.slots import (
     BUSY,
     PHOTO_WORK,
@@ -19,6 +22,16 @@ from ordnance_db.slots import (
     SlotsMisconfigured,
     from_environment,
     release_memory,
+)
+from tests.test_app import (  # noqa: F401 (fixtures)
+    app,
+    catalog,
+    matcher,
+    no_exception,
+    open_identify,
+    photo_bytes,
+    searcher,
+    suggestion_names,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -157,3 +170,27 @@ def test_unusable_slots_never_run_the_work() -> None:
 
 def test_the_process_has_slots() -> None:
     assert PHOTO_WORK.size >= 1 and PHOTO_WORK.wait_s > 0
+
+
+def test_the_identify_page_says_a_bad_setting_in_one_sentence(
+    app: AppTest,  # noqa: F811 (the fixtures imported above)
+    catalog: Catalog,  # noqa: F811
+    matcher: PhotoMatcher,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The app as started with ORDNANCE_PHOTO_SLOTS=many: the page runs, and a photo is answered
+    with the sentence naming the setting, never a traceback."""
+    from ordnance_db import slots
+
+    monkeypatch.setattr(slots, "PHOTO_WORK", from_environment({"ORDNANCE_PHOTO_SLOTS": "many"}))
+    open_identify(app)
+    no_exception(app)
+    data = photo_bytes(catalog, "pfm-1")
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+    no_exception(app)
+    shown = [w.value for w in app.container("server_busy").warning]
+    assert shown == [
+        "Photo identification is switched off on this server: ORDNANCE_PHOTO_SLOTS must be a "
+        "positive whole number, not 'many'. Ask whoever runs it to correct the setting."
+    ]
+    assert not suggestion_names(app)
