@@ -31,7 +31,7 @@ from ordnance_db.search import (
     Searcher,
     UnresolvedName,
 )
-from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
+from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, ROOT
 
 
 class UserError(Exception):
@@ -376,6 +376,16 @@ def _record_text(entry: Entry, engine: Any) -> str:
     return "\n".join(lines) + "\n"
 
 
+def cmd_i18n_extract(args: argparse.Namespace) -> int:
+    """Regenerate locale/<domain>.pot from the code (and guidance.yaml) and merge it into every .po."""
+    from ordnance_db.i18n import DOMAINS
+    from ordnance_db.i18n_extract import extract
+
+    for path in extract([args.domain] if args.domain else DOMAINS):
+        print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
 def cmd_coverage(args: argparse.Namespace) -> int:
     """Entries per category and country, how each number is known, producers and contacts."""
     from ordnance_db.stats import coverage_json, coverage_markdown
@@ -522,7 +532,15 @@ def cmd_export(args: argparse.Namespace) -> int:
         entries = export.select_entries(engine, args.ids, query)
         if args.pdf:
             selection = export.describe_selection(args.ids, query)
-            path = export.write_pdf(engine, entries, args.pdf, paper=args.paper, selection=selection)
+            path = export.write_pdf(
+                engine,
+                entries,
+                args.pdf,
+                paper=args.paper,
+                selection=selection,
+                lang=args.lang,
+                country=args.country,
+            )
         elif args.csv:
             path = export.write_csv(entries, args.csv)
         else:
@@ -762,6 +780,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.set_defaults(func=cmd_show)
 
+    p = sub.add_parser("i18n", help="translation catalogues", description="translation catalogues")
+    actions = p.add_subparsers(dest="i18n_command", required=True, metavar="ACTION")
+    p = actions.add_parser("extract", help=cmd_i18n_extract.__doc__, description=cmd_i18n_extract.__doc__)
+    p.add_argument("--domain", choices=("app", "sheets"), help="one domain only (default: both)")
+    p.set_defaults(func=cmd_i18n_extract)
+
     p = sub.add_parser("coverage", help=cmd_coverage.__doc__, description=cmd_coverage.__doc__)
     p.add_argument("--write", action="store_true", help="write catalog/README.md instead of printing")
     p.add_argument("--format", choices=("markdown", "json"), default="markdown", help="output format")
@@ -788,6 +812,18 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--json", metavar="FILE", help="full entries as a JSON list")
     p.add_argument("ids", nargs="*", metavar="ID", help="entry ids (default: every entry the filters match)")
     p.add_argument("--paper", choices=("A4", "Letter"), default="A4", help="PDF paper size (default A4)")
+    p.add_argument(
+        "--lang",
+        default="en",
+        metavar="CODE",
+        help="language of the sheet's text: en, ar (right to left) or uk (default en; PDF only)",
+    )
+    p.add_argument(
+        "--country",
+        metavar="XX",
+        help="two-letter country code (SY, IQ, UA...) whose reporting contacts the PDF shows; "
+        "without it the PDF gives the general message and asks to choose a country",
+    )
     _add_filters(p, positional=False)
     p.set_defaults(func=cmd_export)
 

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 import pypdfium2
+from babel import Locale
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 from fpdf.errors import FPDFException
@@ -47,7 +48,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from ordnance_db import db, var_files
+from ordnance_db import db, i18n, var_files
 from ordnance_db.schema import Dimension, Entry, Guidance
 from ordnance_db.search import RANGE_FILTERS, Query, Searcher
 from ordnance_db.settings import IMAGES_DIR, ROOT, VAR_DIR
@@ -72,8 +73,23 @@ LOG = logging.getLogger(__name__)
 
 Paper = Literal["A4", "Letter"]
 PAPERS: tuple[str, ...] = ("A4", "Letter")
-LICENCE = "Catalog text CC BY 4.0"
-DISCLAIMER = "Identification aid — not for handling"
+
+
+def N_(message: str) -> str:
+    """Marks a module-level text for extraction into the `sheets` domain; translated where drawn."""
+    return message
+
+
+LICENCE = N_("Catalog text CC BY 4.0")
+DISCLAIMER = N_("Identification aid — not for handling")
+DOMAIN = "sheets"
+ARABIC_INDIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+WESTERN_DIGITS = frozenset({"DZ", "EH", "LY", "MA", "MR", "TN"})
+"""Arabic sheets use Arabic-Indic digits (٠١٢) for the numbers the sheet itself writes (sizes, counts,
+page and source numbers), as readers in the Levant, Iraq, Yemen and the Gulf expect; for a Maghreb
+country (`--country` one of these) they keep Western digits (012), as written there. Designations,
+telephone numbers, web addresses, dates and catalog text keep the digits they are written with,
+because they must match the item's markings and the keypad."""
 
 
 class ExportError(Exception):
@@ -415,7 +431,7 @@ Rgb = tuple[int, int, int]
 class _Document(FPDF):
     """fpdf2 with our fonts, shaping for Arabic, and no automatic page breaks (we place every page)."""
 
-    def __init__(self, paper: str, need_cjk: bool) -> None:
+    def __init__(self, paper: str, need_cjk: bool, lang: str = "en", rtl: bool = False) -> None:
         if paper not in PAPERS:
             raise ExportError(f"unknown paper size {paper!r}; choose A4 or Letter")
         super().__init__(unit="mm", format=paper)
@@ -438,7 +454,10 @@ class _Document(FPDF):
             fallbacks.append(CJK)
         if fallbacks:
             self.set_fallback_fonts(fallbacks, exact_match=False)
-        self.set_lang("en")
+        self.set_lang(lang)
+        self.rtl = rtl
+        """Right to left: every position is mirrored (`mirror`) and start-aligned text is right-aligned."""
+        self.shaping: tuple[bool, str | None] = (False, None)
         self.heights: dict[tuple[str, float, float, bool, float, str], float] = {}
         """Measured paragraph heights: fpdf2's line breaking is slow, and the safety panel and
         fitting passes measure the same paragraphs many times."""
@@ -464,11 +483,23 @@ class _Document(FPDF):
         """Shape with HarfBuzz only text that needs it (Arabic).
 
         fpdf2 re-shapes a growing line for every character while breaking lines, which made a
-        67-sheet booklet take 40 s; Latin, Cyrillic and Chinese look the same unshaped.
+        67-sheet booklet take 40 s; Latin, Cyrillic and Chinese look the same unshaped. On a right
+        to left sheet, Arabic paragraphs are laid out with a right-to-left base direction, so a
+        line that starts with a number or a Latin designation still reads from the right.
         """
         needed = _is_arabic(text)
-        if needed != bool(self.text_shaping):
-            self.set_text_shaping(needed)
+        state = (needed, "rtl" if needed and self.rtl else None)
+        if state != self.shaping:
+            if needed:
+                self.set_text_shaping(True, direction=state[1])
+            else:
+                self.set_text_shaping(False)
+            self.shaping = state
+
+    def mirror(self, x: float, w: float) -> float:
+        """The page position of a box laid out from the start edge: the same on a left to right
+        page, reflected on a right to left one, so one layout serves both."""
+        return self.w - x - w if self.rtl else x
 
     def cell(
         self, w: float | None = None, h: float | None = None, text: str = "", *args: Any, **kw: Any
@@ -514,9 +545,11 @@ class _Pen:
         align: str = "L",
         link: str | None = None,
     ) -> float:
-        """A wrapped paragraph; returns its height."""
+        """A wrapped paragraph; returns its height. `align` is logical: L is the start edge."""
         if not text:
             return 0.0
+        if self.pdf.rtl:
+            align = _FLIP.get(align, align)
         h = size * PT * leading
         if self.dry:
             key = (text, round(w, 3), size, bold, leading, align)
@@ -527,7 +560,7 @@ class _Pen:
                 self.pdf.heights[key] = cached
             return cached
         self.pdf.use(size, bold, colour)
-        self.pdf.set_xy(x, y)
+        self.pdf.set_xy(self.pdf.mirror(x, w), y)
         return float(
             self.pdf.multi_cell(
                 w, h, text, align=align, new_x=XPos.LEFT, new_y=YPos.NEXT, output="HEIGHT", link=link or None
@@ -543,13 +576,28 @@ class _Pen:
         if line:
             self.pdf.set_draw_color(*line)
             self.pdf.set_line_width(0.25)
-        self.pdf.rect(x, y, w, h, style=style)
+        self.pdf.rect(self.pdf.mirror(x, w), y, w, h, style=style)
 
     def rule(self, x: float, y: float, w: float, colour: Rgb = RULE, width: float = 0.3) -> None:
         if not self.dry:
             self.pdf.set_draw_color(*colour)
             self.pdf.set_line_width(width)
+            x = self.pdf.mirror(x, w)
             self.pdf.line(x, y, x + w, y)
+
+    def cell(
+        self, x: float, y: float, w: float, h: float, text: str, align: str = "L", link: Any = None
+    ) -> None:
+        """One line at a logical position (mirrored on a right to left page), in the current font."""
+        if self.dry:
+            return
+        if self.pdf.rtl:
+            align = _FLIP.get(align, align)
+        self.pdf.set_xy(self.pdf.mirror(x, w), y)
+        self.pdf.cell(w, h, text, align=align, link=link or "")
+
+
+_FLIP = {"L": "R", "R": "L"}
 
 
 def _clip(text: str, limit: int) -> str:
@@ -608,11 +656,15 @@ class _Context:
     built: str
     today: str
     images_dir: Path
+    lang: str = "en"
+    country: str | None = None
     booklet: bool = False
     drawings: dict[str, tuple[bytes, float, float] | None] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, engine: Engine, images_dir: Path | None = None) -> _Context:
+    def load(
+        cls, engine: Engine, images_dir: Path | None = None, lang: str = "en", country: str | None = None
+    ) -> _Context:
         raw = db.read_meta(engine, "guidance")
         if not raw:
             raise ExportError(
@@ -631,7 +683,36 @@ class _Context:
             built=str(db.read_meta(engine, "built_at") or "")[:10],
             today=datetime.now(UTC).date().isoformat(),
             images_dir=images_dir or IMAGES_DIR,
+            lang=lang,
+            country=country,
         )
+
+    def _(self, message: str, **values: Any) -> str:
+        """`message` in the sheet's language (English when untranslated), with `{name}` values filled."""
+        text = i18n.translations(self.lang, DOMAIN).gettext(message)
+        return text.format(**values) if values else text
+
+    @property
+    def translated(self) -> bool:
+        """Whether catalog text (in English) must be marked as untranslated on this sheet."""
+        return self.lang != i18n.SOURCE_LANGUAGE
+
+    def en(self, text: str) -> str:
+        """Catalog text, which has no translation yet: marked as English on a sheet in another language."""
+        return f"{self._('EN')} · {text}" if self.translated and text else text
+
+    def digits(self, text: str) -> str:
+        """Numbers the sheet writes itself, in the digits its readers expect (see `ARABIC_INDIC`)."""
+        if self.lang == "ar" and self.country not in WESTERN_DIGITS:
+            return text.translate(ARABIC_INDIC)
+        return text
+
+    def number(self, value: float) -> str:
+        return self.digits(_num(value))
+
+    def country_name(self, code: str) -> str:
+        """A country's name in the sheet's language (CLDR, through Babel)."""
+        return str(Locale.parse(self.lang).territories.get(code, code))
 
     def label(self, vocabulary: str, term: str) -> str:
         return self.labels.get(vocabulary, {}).get(term, term)
@@ -836,7 +917,7 @@ def _sheet(pdf: _Document, ctx: _Context, entry: Entry, fit: _Fit, wide: bool, d
     x, w = pdf.l_margin, pdf.epw
     y = _header(pen, ctx, entry, fit, x, pdf.t_margin, w)
     if entry.role:
-        y += pen.text(x, y, w, _clip(entry.role, fit.role_chars), fit.size, colour=MUTED) + 2.2
+        y += pen.text(x, y, w, ctx.en(_clip(entry.role, fit.role_chars)), fit.size, colour=MUTED) + 2.2
     gutter = 6.0
     left_w = round(w * 0.56, 1)
     right_x, right_w = x + left_w + gutter, w - left_w - gutter
@@ -848,8 +929,8 @@ def _sheet(pdf: _Document, ctx: _Context, entry: Entry, fit: _Fit, wide: bool, d
         left = _drawing(pen, drawing, x, y, left_w, fit.drawing_h * 1.35) + 3
     numbers = _source_numbers(entry)
     left = _features(pen, ctx, entry, fit, x, left, left_w)
-    right = _dimensions(pen, entry, numbers, fit, right_x, y, right_w)
-    right = _hazards(pen, entry, fit, right_x, right, right_w)
+    right = _dimensions(pen, ctx, entry, numbers, fit, right_x, y, right_w)
+    right = _hazards(pen, ctx, entry, fit, right_x, right, right_w)
     # Look-alikes go under whichever column leaves the shorter page: measured, then drawn.
     probe = _Pen(pdf, dry=True)
     under_left = _lookalikes(probe, ctx, entry, fit, x, left, left_w)
@@ -859,8 +940,7 @@ def _sheet(pdf: _Document, ctx: _Context, entry: Entry, fit: _Fit, wide: bool, d
     else:
         left = _lookalikes(pen, ctx, entry, fit, x, left, left_w)
     y = max(left, right) + 1.5
-    countries = {*entry.origin, *(u.country for u in entry.used_in)}
-    y = _safety(pen, ctx, fit.size, x, y, w, entry.category, countries) + 2.5
+    y = _safety(pen, ctx, fit.size, x, y, w, entry.category) + 2.5
     y = _sources(pen, ctx, numbers, fit, x, y, w)
     if not dry:
         _footer(pen, ctx, entry)
@@ -897,13 +977,14 @@ def _header(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: floa
     pill_x = x + w - pill_w
     if not pen.dry:
         pdf.set_fill_color(*NAVY)
-        pdf.rect(pill_x, y + 1, pill_w, 5.6, style="F", round_corners=True, corner_radius=1.2)
+        pdf.rect(
+            pdf.mirror(pill_x, pill_w), y + 1, pill_w, 5.6, style="F", round_corners=True, corner_radius=1.2
+        )
         pdf.use(7.5, bold=True, colour=(255, 255, 255))
-        pdf.set_xy(pill_x, y + 1)
-        pdf.cell(pill_w, 5.6, category, align="C")
+        pen.cell(pill_x, y + 1, pill_w, 5.6, category, align="C")
         pdf.use(7.5, colour=MUTED)
-        pdf.set_xy(pill_x - 40, y + 7.6)
-        pdf.cell(pill_w + 40, 4, f"Origin: {', '.join(entry.origin)}", align="R")
+        origin = ctx._("Origin: {countries}", countries=", ".join(entry.origin))
+        pen.cell(pill_x - 40, y + 7.6, pill_w + 40, 4, origin, align="R")
     name_w = w - pill_w - 4
     top = y
     y += pen.text(x, y, name_w, entry.name, 19, bold=True, leading=1.15)
@@ -914,8 +995,13 @@ def _header(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: floa
     if entry.aliases:
         shown = entry.aliases[: fit.max_aliases]
         more = len(entry.aliases) - len(shown)
-        aliases = " · ".join(shown) + (f" · +{more} more" if more else "")
-        y += 0.8 + pen.text(x, y + 0.8, w, f"Also called: {aliases}", 7.8, colour=MUTED)
+        aliases = " · ".join(shown)
+        if more:
+            aliases += " · " + ctx._("+{count} more", count=ctx.digits(str(more)))
+        y += 0.8 + pen.text(x, y + 0.8, w, ctx._("Also called: {names}", names=aliases), 7.8, colour=MUTED)
+    if ctx.translated:
+        note = ctx._("EN: catalog text not yet translated, shown in English.")
+        y += 0.8 + pen.text(x, y + 0.8, w, note, 7.8, bold=True, colour=AMBER)
     y += 1.6
     pen.rule(x, y, w, NAVY, 0.6)
     return y + 2.4
@@ -936,11 +1022,9 @@ def _script_names(pen: _Pen, entry: Entry, x: float, y: float, w: float) -> floa
             cursor, y = x, y + line_h
         if not pen.dry:
             pdf.use(size, family=family)
-            pdf.set_xy(cursor, y)
-            pdf.cell(text_w, line_h, text)
+            pen.cell(cursor, y, text_w, line_h, text)
             pdf.use(7, colour=MUTED)
-            pdf.set_xy(cursor + text_w + 0.6, y + 0.6)
-            pdf.cell(code_w, 3.2, lang)
+            pen.cell(cursor + text_w + 0.6, y + 0.6, code_w, 3.2, lang)
         cursor += text_w + code_w + 5
     return y + line_h
 
@@ -952,12 +1036,17 @@ def _drawing(
     scale = min((w - 2) / svg_w, max_h / svg_h)
     draw_w, draw_h = svg_w * scale, svg_h * scale
     if not pen.dry:
-        pen.pdf.image(io.BytesIO(svg), x=x + (w - draw_w) / 2, y=y, w=draw_w, h=draw_h)
+        left = pen.pdf.mirror(x + (w - draw_w) / 2, draw_w)
+        pen.pdf.image(io.BytesIO(svg), x=left, y=y, w=draw_w, h=draw_h)
     return y + draw_h
 
 
-def _heading(pen: _Pen, x: float, y: float, w: float, text: str, colour: Rgb = NAVY) -> float:
-    h = pen.text(x, y, w, text.upper(), 7.6, bold=True, colour=colour)
+def _heading(
+    pen: _Pen, x: float, y: float, w: float, text: str, colour: Rgb = NAVY, english: bool = False
+) -> float:
+    """A section heading; `english` marks a section of catalog text shown untranslated ("· EN")."""
+    text = text.upper() + (" · EN" if english else "")
+    h = pen.text(x, y, w, text, 7.6, bold=True, colour=colour)
     pen.rule(x, y + h + 0.2, w, colour if colour != NAVY else RULE, 0.25)
     return y + h + 1.4
 
@@ -974,34 +1063,36 @@ def _definition(
 def _features(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: float, w: float) -> float:
     f = entry.features
     size = fit.size
-    y = _heading(pen, x, y, w, "Key identification features")
-    y = _definition(pen, x, y, w, "Shape", ctx.label("shapes", f.shape), size)
+    t = ctx._
+    y = _heading(pen, x, y, w, t("Key identification features"), english=ctx.translated)
+    y = _definition(pen, x, y, w, t("Shape"), ctx.label("shapes", f.shape), size)
     stabilisation = ctx.label("stabilisation", f.stabilisation)
     if f.fin_count:
-        stabilisation += f" · {f.fin_count} fins"
-    y = _definition(pen, x, y, w, "Stabilisation", stabilisation, size)
-    y = _definition(pen, x, y, w, "Fuze position", ctx.label("fuze_positions", f.fuze_position), size)
+        stabilisation += " · " + t("{count} fins", count=ctx.digits(str(f.fin_count)))
+    y = _definition(pen, x, y, w, t("Stabilisation"), stabilisation, size)
+    y = _definition(pen, x, y, w, t("Fuze position"), ctx.label("fuze_positions", f.fuze_position), size)
     y = _colours(pen, ctx, f.colours, x, y, w, size)
     script = ctx.label("marking_scripts", f.marking_script)
     marking = f"{script}: " + " · ".join(f.marking_text) if f.marking_text else script
-    y = _definition(pen, x, y, w, "Markings", _clip(marking, fit.max_chars), size)
+    y = _definition(pen, x, y, w, t("Markings"), _clip(marking, fit.max_chars), size)
     if f.mechanical:
         parts = ", ".join(ctx.label("mechanical", m) for m in f.mechanical)
-        y = _definition(pen, x, y, w, "Other features", parts, size)
+        y = _definition(pen, x, y, w, t("Other features"), parts, size)
     if f.condition_notes:
-        y = _definition(pen, x, y, w, "Condition", _clip(f.condition_notes, fit.max_chars), size)
+        y = _definition(pen, x, y, w, t("Condition"), _clip(f.condition_notes, fit.max_chars), size)
     if entry.used_in:
         seen = list(dict.fromkeys(f"{u.country} {u.years}" for u in entry.used_in))
-        y = _definition(pen, x, y, w, "Reported in", ", ".join(seen[: fit.max_items * 2]), size)
-    for label, parties in (("Made by", entry.producers), ("Supplied by", entry.suppliers)):
+        y = _definition(pen, x, y, w, t("Reported in"), ", ".join(seen[: fit.max_items * 2]), size)
+    for label, parties in ((t("Made by"), entry.producers), (t("Supplied by"), entry.suppliers)):
         if parties:
             text = "; ".join(p.name + (f" ({p.country})" if p.country else "") for p in parties)
             y = _definition(pen, x, y, w, label, _clip(text, fit.max_chars), size)
     if f.basis_note:
         note = _clip(f.basis_note, max(fit.max_chars // 2, 80))
-        y = _definition(pen, x, y, w, "Basis", note, size - 0.6, colour=MUTED)
+        y = _definition(pen, x, y, w, t("Basis"), note, size - 0.6, colour=MUTED)
     elif not f.sources:
-        y = _definition(pen, x, y, w, "Basis", "Our reading of public photographs.", size - 0.6, colour=MUTED)
+        reading = t("Our reading of public photographs.")
+        y = _definition(pen, x, y, w, t("Basis"), reading, size - 0.6, colour=MUTED)
     return y
 
 
@@ -1011,7 +1102,7 @@ def _colours(
     """Colour names with swatches, wrapping like text."""
     pdf = pen.pdf
     label_w = 24.0
-    pen.text(x, y, label_w, "Colours", size - 0.6, bold=True, colour=MUTED)
+    pen.text(x, y, label_w, ctx._("Colours"), size - 0.6, bold=True, colour=MUTED)
     line_h = size * PT * 1.25
     cursor, top = x + label_w, y
     swatch = size * PT * 0.8
@@ -1026,8 +1117,7 @@ def _colours(
             fill = (int(hex_rgb[0:2], 16), int(hex_rgb[2:4], 16), int(hex_rgb[4:6], 16))
             pen.rect(cursor, top + (line_h - swatch) / 2, swatch, swatch, fill, (110, 110, 110))
             pdf.use(size)
-            pdf.set_xy(cursor + swatch + 1.2, top)
-            pdf.cell(item_w - swatch - 1.2, line_h, label)
+            pen.cell(cursor + swatch + 1.2, top, item_w - swatch - 1.2, line_h, label)
         cursor += item_w
     return top + line_h + 0.7
 
@@ -1035,15 +1125,18 @@ def _colours(
 def _lookalikes(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: float, w: float) -> float:
     if not entry.lookalikes:
         return y
-    y = _heading(pen, x, y + 1.8, w, "Look-alikes — how to tell them apart")
+    title = ctx._("Look-alikes — how to tell them apart")
+    y = _heading(pen, x, y + 1.8, w, title, english=ctx.translated)
     shown = entry.lookalikes[: fit.max_items]
     for item in shown:
         name = ctx.names.get(item.id, item.id)
         y += pen.text(x, y, w, name, fit.size, bold=True)
         y += pen.text(x + 3, y, w - 3, _clip(item.how_to_tell, fit.max_chars), fit.size) + 1.0
     if len(entry.lookalikes) > len(shown):
-        more = len(entry.lookalikes) - len(shown)
-        y += pen.text(x, y, w, f"+{more} more in the catalog", fit.size - 0.6, colour=MUTED)
+        more = ctx._(
+            "+{count} more in the catalog", count=ctx.digits(str(len(entry.lookalikes) - len(shown)))
+        )
+        y += pen.text(x, y, w, more, fit.size - 0.6, colour=MUTED)
     return y
 
 
@@ -1058,23 +1151,33 @@ def _source_numbers(entry: Entry) -> list[str]:
     return list(dict.fromkeys(keys))
 
 
+_BASES = {
+    "source": N_("source"),
+    "reference": N_("reference"),
+    "nominal": N_("nominal"),
+    "estimate": N_("estimate"),
+}
+
+
 def _dimensions(
-    pen: _Pen, entry: Entry, numbers: list[str], fit: _Fit, x: float, y: float, w: float
+    pen: _Pen, ctx: _Context, entry: Entry, numbers: list[str], fit: _Fit, x: float, y: float, w: float
 ) -> float:
-    y = _heading(pen, x, y, w, "Dimensions")
+    t = ctx._
+    y = _heading(pen, x, y, w, t("Dimensions"))
+    mm, kg = t("mm"), t("kg")
     rows = [
         (label, getattr(entry.dimensions, name), unit)
         for label, name, unit in (
-            ("Length", "length_mm", "mm"),
-            ("Diameter", "diameter_mm", "mm"),
-            ("Fin span", "span_mm", "mm"),
-            ("Weight", "weight_kg", "kg"),
-            ("Actual mass", "actual_weight_kg", "kg"),
+            (t("Length"), "length_mm", mm),
+            (t("Diameter"), "diameter_mm", mm),
+            (t("Fin span"), "span_mm", mm),
+            (t("Weight"), "weight_kg", kg),
+            (t("Actual mass"), "actual_weight_kg", kg),
         )
     ]
     rows = [(label, dim, unit) for label, dim, unit in rows if dim is not None]
     if not rows:
-        return y + pen.text(x, y, w, "No dimensions recorded.", fit.size, colour=MUTED) + 1
+        return y + pen.text(x, y, w, t("No dimensions recorded."), fit.size, colour=MUTED) + 1
     size = fit.size
     row_h = size * PT * 1.55
     label_w, value_w = w * 0.27, w * 0.28
@@ -1087,23 +1190,23 @@ def _dimensions(
         cited = ""
         if dim.source:
             number = numbers.index(dim.source) + 1 if dim.source in numbers else None
-            cited = (f"[{number}] " if number else "") + dim.source
+            cited = (f"[{ctx.digits(str(number))}] " if number else "") + dim.source
         if dim.basis == "source":
             basis, basis_colour = cited, MUTED
         else:
-            basis, basis_colour, marked = f"{dim.basis} {cited}".strip(), AMBER, True
+            basis_word = t(_BASES[dim.basis]) if dim.basis in _BASES else dim.basis
+            basis, basis_colour, marked = f"{basis_word} {cited}".strip(), AMBER, True
         if not pen.dry:
             for text, left, width, bold, colour, align in (
                 (label, x + 1, label_w - 1, True, MUTED, "L"),
-                (f"{_num(dim.value)} {unit}", x + label_w, value_w - 2, True, INK, "R"),
+                (f"{ctx.number(dim.value)} {unit}", x + label_w, value_w - 2, True, INK, "R"),
                 (basis, x + label_w + value_w, basis_w - 1, False, basis_colour, "L"),
             ):
                 pdf.use(size - (0.8 if text is basis else 0), bold, colour)
-                pdf.set_xy(left, y)
-                pdf.cell(width, row_h, _fit_width(pdf, text, width), align=align)
+                pen.cell(left, y, width, row_h, _fit_width(pdf, text, width), align=align)
         y += row_h
     if marked:
-        note = (
+        note = t(
             "reference: a commonly published figure, primary source not reviewed; nominal: the class "
             "in the name; estimate: worked out from photographs."
         )
@@ -1118,14 +1221,13 @@ def _bullets(pen: _Pen, items: Sequence[str], x: float, y: float, w: float, size
     return y
 
 
-def _hazards(pen: _Pen, entry: Entry, fit: _Fit, x: float, y: float, w: float) -> float:
-    y = _heading(pen, x, y + 1.8, w, "Hazards", RED)
+def _hazards(pen: _Pen, ctx: _Context, entry: Entry, fit: _Fit, x: float, y: float, w: float) -> float:
+    y = _heading(pen, x, y + 1.8, w, ctx._("Hazards"), RED, english=ctx.translated)
     shown = [_clip(h, fit.max_chars) for h in entry.hazards[: fit.max_items]]
     y = _bullets(pen, shown, x, y, w, fit.size)
     if len(entry.hazards) > len(shown):
-        y += pen.text(
-            x + 3, y, w - 3, f"+{len(entry.hazards) - len(shown)} more in the catalog", fit.size - 0.6
-        )
+        more = ctx._("+{count} more in the catalog", count=ctx.digits(str(len(entry.hazards) - len(shown))))
+        y += pen.text(x + 3, y, w - 3, more, fit.size - 0.6)
     return y
 
 
@@ -1137,24 +1239,50 @@ def _safety(
     y: float,
     w: float,
     category: str | None = None,
-    countries: Iterable[str] | None = None,
 ) -> float:
     """The fixed safety panel, never shortened: only its type size follows the fit level.
 
-    `category` adds that category's warnings; `countries` picks the reporting contacts shown
-    (None: all of them, as on a booklet's cover).
+    `category` adds that category's warnings; the reporting contacts are those of the sheet's
+    country (`ctx.country`) and no other's.
     """
     size = max(size, 7.4)
     pad = 2.6
     inner_x, inner_w = x + pad + 1, w - 2 * pad - 1
-    args = (ctx, size, inner_x, y + pad, inner_w, category, countries)
+    args = (ctx, size, inner_x, y + pad, inner_w, category)
     height = _safety_body(_Pen(pen.pdf, dry=True), *args) - y + pad
     if not pen.dry:
         pen.rect(x, y, w, height, PALE_RED)
-        pen.pdf.set_fill_color(*RED)
-        pen.pdf.rect(x, y, 1.4, height, style="F")
+        pen.rect(x, y, 1.4, height, RED)
         _safety_body(pen, *args)
     return y + height
+
+
+GENERAL_REPORT = N_("Report it to the police, the emergency services or the national mine action authority.")
+UNREVIEWED = N_(
+    "This translation of the safety text is machine-drafted and not yet reviewed by a native mine-action "
+    "speaker; when in doubt, follow local authorities."
+)
+
+
+def _contacts(ctx: _Context) -> tuple[str, list[str]]:
+    """The reporting line for the sheet's country and the notes on its contacts (catalog text).
+
+    Without a country: the general message and "choose your country", never a list of other
+    countries' numbers; a country we have no contact for says so, with the general message.
+    """
+    t = ctx._
+    if ctx.country is None:
+        choose = t("Choose your country (export --country XX) to see its reporting contacts.")
+        return f"{t(GENERAL_REPORT)} {choose}", []
+    name = ctx.country_name(ctx.country)
+    contacts = [c for c in ctx.guidance.contacts if c.country == ctx.country]
+    if not contacts:
+        return t("We have no reporting contact for {country} yet.", country=name) + " " + t(
+            GENERAL_REPORT
+        ), []
+    line = "; ".join(f"{c.reach()} — {c.label}" for c in contacts)
+    notes = [ctx.en(c.note) for c in contacts if c.note]
+    return t("Report in {country} to: {contacts}", country=name, contacts=line), notes
 
 
 def _safety_body(
@@ -1165,30 +1293,69 @@ def _safety_body(
     y: float,
     w: float,
     category: str | None,
-    countries: Iterable[str] | None,
 ) -> float:
     g = ctx.guidance
+    t = ctx._
     _warning_sign(pen, x, y + 0.2, 4.6)
-    y += pen.text(x + 6.5, y, w - 6.5, g.title, size + 1.8, bold=True, colour=RED) + 0.8
+    y += pen.text(x + 6.5, y, w - 6.5, t(g.title), size + 1.8, bold=True, colour=RED) + 0.8
     half = (w - 5) / 2
     split = (len(g.panel) + 1) // 2
+    panel = [t(item) for item in g.panel]
     y = max(
-        _bullets(pen, g.panel[:split], x, y, half, size),
-        _bullets(pen, g.panel[split:], x + half + 5, y, half, size),
+        _bullets(pen, panel[:split], x, y, half, size),
+        _bullets(pen, panel[split:], x + half + 5, y, half, size),
     )
-    warnings = g.category_warnings.get(category, []) if category else []
+    warnings = [t(warning) for warning in g.category_warnings.get(category, [])] if category else []
     if warnings:
         label = ctx.label("categories", category or "")
         y += 0.4 + pen.text(x, y + 0.4, w, f"{label}: " + " ".join(warnings), size, bold=True, colour=RED)
-    wanted = None if countries is None else set(countries)
-    contacts = [c for c in g.contacts if wanted is None or c.country in wanted]
-    if contacts:
-        line = "; ".join(f"{c.country} {c.reach()} — {c.label}" for c in contacts)
-        y += 0.6 + pen.text(x, y + 0.6, w, f"Report to: {line}", size, bold=True)
+    line, notes = _contacts(ctx)
+    y += 0.6 + pen.text(x, y + 0.6, w, line, size, bold=True)
+    for note in notes:
+        y += 0.3 + pen.text(x, y + 0.3, w, note, size - 1.4, colour=MUTED)
+    if ctx.translated and not safety_reviewed(ctx.lang, ctx.guidance):
+        y += 0.6 + pen.text(x, y + 0.6, w, t(UNREVIEWED), size - 1.2, bold=True, colour=AMBER)
     standards = "; ".join(_standard_short(ctx, key) for key in g.standards)
-    note = f"This panel follows, in our own words: {standards}."
+    note = t("This panel follows, in our own words: {standards}.", standards=standards)
     y += 0.6 + pen.text(x, y + 0.6, w, note, size - 1.4, colour=MUTED)
     return y
+
+
+REVIEWED = "review: reviewed"
+"""How a translator comment in a `sheets.po` starts once a native mine-action speaker has checked
+that safety text; until then it reads `review: machine-drafted, not yet reviewed ...`."""
+
+
+@lru_cache(maxsize=8)
+def review_status(lang: str) -> dict[str, str]:
+    """Each safety text's review status in one language, from the `# review:` comments of its
+    `sheets.po` (msgid -> status); texts without such a comment are missing from the result."""
+    from babel.messages.pofile import read_po
+
+    path = i18n.catalogue_path(lang, DOMAIN)
+    if not path.is_file():
+        return {}
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=lang, domain=DOMAIN)
+    status: dict[str, str] = {}
+    for message in catalog:
+        for comment in message.user_comments:
+            if comment.startswith("review:") and isinstance(message.id, str):
+                status[message.id] = comment
+    return status
+
+
+def safety_texts(guidance: Guidance) -> list[str]:
+    """The texts whose translation carries a review status: the panel, its title and the warnings."""
+    texts = [guidance.title, *guidance.panel, GENERAL_REPORT, UNREVIEWED]
+    texts += [w for warnings in guidance.category_warnings.values() for w in warnings]
+    return texts
+
+
+def safety_reviewed(lang: str, guidance: Guidance) -> bool:
+    """True only when every safety text of `lang` has been reviewed by a native speaker."""
+    status = review_status(lang)
+    return all(status.get(text, "").startswith(REVIEWED) for text in safety_texts(guidance))
 
 
 def _standard_short(ctx: _Context, key: str) -> str:
@@ -1203,22 +1370,23 @@ def _warning_sign(pen: _Pen, x: float, y: float, size: float) -> None:
         return
     pdf = pen.pdf
     pdf.set_fill_color(*RED)
-    pdf.polygon([(x, y + size), (x + size / 2, y), (x + size, y + size)], style="F")
+    left = pdf.mirror(x, size)
+    pdf.polygon([(left, y + size), (left + size / 2, y), (left + size, y + size)], style="F")
     pdf.use(size * 1.9, bold=True, colour=(255, 255, 255))
-    pdf.set_xy(x, y + size * 0.2)
-    pdf.cell(size, size * 0.8, "!", align="C")
+    pen.cell(x, y + size * 0.2, size, size * 0.8, "!", align="C")
 
 
 def _sources(pen: _Pen, ctx: _Context, keys: list[str], fit: _Fit, x: float, y: float, w: float) -> float:
-    y = _heading(pen, x, y, w, "Sources")
+    y = _heading(pen, x, y, w, ctx._("Sources"))
     shown = keys[: fit.max_sources]
     size = fit.size - 1.2
     for number, key in enumerate(shown, start=1):
         url = ctx.sources.get(key, {}).get("url")
-        pen.text(x, y, 6, f"[{number}]", size, colour=MUTED)
+        pen.text(x, y, 6, f"[{ctx.digits(str(number))}]", size, colour=MUTED)
         y += pen.text(x + 6, y, w - 6, ctx.source_short(key), size, link=url) + 0.35
     if len(keys) > len(shown):
-        y += pen.text(x + 6, y, w - 6, f"+{len(keys) - len(shown)} more in the catalog", size, colour=MUTED)
+        more = ctx._("+{count} more in the catalog", count=ctx.digits(str(len(keys) - len(shown))))
+        y += pen.text(x + 6, y, w - 6, more, size, colour=MUTED)
     return y
 
 
@@ -1226,19 +1394,25 @@ def _footer(pen: _Pen, ctx: _Context, entry: Entry | None) -> None:
     pdf = pen.pdf
     y = pdf.h - FOOTER_H + 2
     pen.rule(pdf.l_margin, y, pdf.epw, RULE, 0.3)
-    left = f"Catalog {ctx.digest} (built {ctx.built}) · printed {ctx.today} · {LICENCE}"
+    t = ctx._
+    left = t(
+        "Catalog {digest} (built {built}) · printed {today}",
+        digest=ctx.digest,
+        built=ctx.built,
+        today=ctx.today,
+    )
+    left += f" · {t(LICENCE)}"
     if entry is not None:
         left += f" · {entry.id}"
     if ctx.booklet:
-        left += f" · page {pdf.page_no()}"
+        left += " · " + t("page {number}", number=ctx.digits(str(pdf.page_no())))
+    disclaimer = t(DISCLAIMER)
     pdf.use(7.2, bold=True, colour=RED)
-    disclaimer_w = pdf.get_string_width(DISCLAIMER) + 1
-    pdf.set_xy(pdf.l_margin + pdf.epw - disclaimer_w, y + 1.1)
-    pdf.cell(disclaimer_w, 4, DISCLAIMER, align="R")
+    disclaimer_w = pdf.get_string_width(disclaimer) + 1
+    pen.cell(pdf.l_margin + pdf.epw - disclaimer_w, y + 1.1, disclaimer_w, 4, disclaimer, align="R")
     pdf.use(6.6, colour=MUTED)
     room = pdf.epw - disclaimer_w - 4
-    pdf.set_xy(pdf.l_margin, y + 1.2)
-    pdf.cell(room, 4, _fit_width(pdf, left, room))
+    pen.cell(pdf.l_margin, y + 1.2, room, 4, _fit_width(pdf, left, room))
 
 
 # --- the booklet ------------------------------------------------------------------------------
@@ -1260,28 +1434,31 @@ def _toc_pages(pdf: FPDF, count: int) -> int:
 
 def _cover(pdf: _Document, ctx: _Context, entries: Sequence[Entry], selection: str) -> None:
     pen = _Pen(pdf, dry=False)
+    t = ctx._
     x, w = pdf.l_margin, pdf.epw
     pdf.add_page()
     pdf.set_fill_color(*NAVY)
     pdf.rect(0, 0, pdf.w, 62, style="F")
     y = 18.0
-    y += pen.text(x, y, w, "UXO FIELD BOOKLET", 11, bold=True, colour=(200, 212, 228))
-    y += pen.text(
-        x, y + 1, w, "Unexploded ordnance identification reference", 22, bold=True, colour=(255, 255, 255)
+    y += pen.text(x, y, w, t("UXO FIELD BOOKLET"), 11, bold=True, colour=(200, 212, 228))
+    title = t("Unexploded ordnance identification reference")
+    y += pen.text(x, y + 1, w, title, 22, bold=True, colour=(255, 255, 255))
+    count = t(
+        "Reference sheets: {count} · printed {today}", count=ctx.digits(str(len(entries))), today=ctx.today
     )
-    pen.text(
-        x, y + 4, w, f"{len(entries)} reference sheets · printed {ctx.today}", 11, colour=(220, 228, 238)
-    )
+    pen.text(x, y + 4, w, count, 11, colour=(220, 228, 238))
     y = 72.0
-    y = _heading(pen, x, y, w, "Selection")
+    y = _heading(pen, x, y, w, t("Selection"))
     y += pen.text(x, y, w, selection[:1].upper() + selection[1:], 10) + 4
     categories: dict[str, int] = {}
     for entry in entries:
         categories[entry.category] = categories.get(entry.category, 0) + 1
-    summary = ", ".join(f"{ctx.label('categories', c)} {n}" for c, n in sorted(categories.items()))
-    y += pen.text(x, y, w, f"By category: {summary}.", 9, colour=MUTED) + 6
-    y = _heading(pen, x, y, w, "How to use this booklet")
-    usage = (
+    summary = ", ".join(
+        f"{ctx.label('categories', c)} {ctx.digits(str(n))}" for c, n in sorted(categories.items())
+    )
+    y += pen.text(x, y, w, t("By category: {summary}.", summary=summary), 9, colour=MUTED) + 6
+    y = _heading(pen, x, y, w, t("How to use this booklet"))
+    usage = t(
         "Each sheet shows one item: its names in every script, a dimensioned drawing, the features that "
         "identify it, its hazards, the items it is confused with and how to tell them apart, and the "
         "sources behind every number. Numbers marked 'estimate' or 'nominal' are not stated by a source. "
@@ -1294,8 +1471,10 @@ def _cover(pdf: _Document, ctx: _Context, entries: Sequence[Entry], selection: s
         x,
         pdf.h - FOOTER_H - 14,
         w,
-        "An identification aid only. It never shows how to handle, move or make safe an item: "
-        "anything suspicious is left alone and reported.",
+        t(
+            "An identification aid only. It never shows how to handle, move or make safe an item: "
+            "anything suspicious is left alone and reported."
+        ),
         9,
         bold=True,
         colour=RED,
@@ -1310,7 +1489,7 @@ def _render_toc(ctx: _Context, categories: dict[str, str]) -> Callable[[FPDF, li
         x, w = doc.l_margin, doc.epw
         first, later = _toc_capacity(doc)
         y = doc.t_margin
-        pen.text(x, y, w, "Contents", 20, bold=True, colour=NAVY)
+        pen.text(x, y, w, ctx._("Contents"), 20, bold=True, colour=NAVY)
         y += _TOC_HEAD
         left = first
         sections = [s for s in outline if s.level == 0]
@@ -1322,21 +1501,21 @@ def _render_toc(ctx: _Context, categories: dict[str, str]) -> Callable[[FPDF, li
             category = categories.get(section.name, "")
             doc.use(9.5, bold=True, family=doc.family_for(section.name))
             name_w = doc.get_string_width(section.name)
-            doc.set_xy(x, y)
-            doc.cell(name_w + 1, _TOC_LINE, section.name, link=doc.add_link(page=section.page_number))
+            link = doc.add_link(page=section.page_number)
+            pen.cell(x, y, name_w + 1, _TOC_LINE, section.name, link=link)
             doc.use(8, colour=MUTED)
             cat_w = doc.get_string_width(category) + 3
-            doc.set_xy(x + name_w + 3, y)
-            doc.cell(cat_w, _TOC_LINE, category)
+            pen.cell(x + name_w + 3, y, cat_w, _TOC_LINE, category)
             dots_x = x + name_w + cat_w + 5
             doc.set_draw_color(*RULE)
             doc.set_line_width(0.2)
             doc.set_dash_pattern(dash=0.4, gap=1.2)
-            doc.line(dots_x, y + _TOC_LINE * 0.72, x + w - 12, y + _TOC_LINE * 0.72)
+            dots_w = x + w - 12 - dots_x
+            left = doc.mirror(dots_x, dots_w)
+            doc.line(left, y + _TOC_LINE * 0.72, left + dots_w, y + _TOC_LINE * 0.72)
             doc.set_dash_pattern()
             doc.use(9.5, bold=True)
-            doc.set_xy(x + w - 12, y)
-            doc.cell(12, _TOC_LINE, str(section.page_number), align="R")
+            pen.cell(x + w - 12, y, 12, _TOC_LINE, ctx.digits(str(section.page_number)), align="R")
             y += _TOC_LINE
             left -= 1
         _footer(pen, ctx, None)
@@ -1373,7 +1552,9 @@ def _index(pdf: _Document, ctx: _Context, pages: list[tuple[Entry, int]]) -> Non
         pdf.add_page()
         return (
             pdf.t_margin
-            + pen.text(pdf.l_margin, pdf.t_margin, pdf.epw, "Index of names", 20, bold=True, colour=NAVY)
+            + pen.text(
+                pdf.l_margin, pdf.t_margin, pdf.epw, ctx._("Index of names"), 20, bold=True, colour=NAVY
+            )
             + 3
         )
 
@@ -1395,21 +1576,22 @@ def _index(pdf: _Document, ctx: _Context, pages: list[tuple[Entry, int]]) -> Non
             label = ctx.label("marking_scripts", script)
             y += 1.5 if y > top else 0
             pdf.use(8, bold=True, colour=NAVY)
-            pdf.set_xy(x, y)
-            pdf.cell(col_w, line_h, label.upper())
+            pen.cell(x, y, col_w, line_h, label.upper())
             pen.rule(x, y + line_h, col_w, RULE, 0.25)
             y += line_h + 0.6
-        numbers = ", ".join(str(p) for p in sorted(page_set))
+        numbers = ctx.digits(
+            "، ".join(str(p) for p in sorted(page_set))
+            if pdf.rtl
+            else ", ".join(str(p) for p in sorted(page_set))
+        )
         pdf.use(8)
         numbers_w = pdf.get_string_width(numbers) + 2
         family = pdf.family_for(text)
         pdf.use(8, family=family)
         shown = _fit_width(pdf, text, col_w - numbers_w - 1)
-        pdf.set_xy(x, y)
-        pdf.cell(col_w - numbers_w, line_h, shown, link=pdf.add_link(page=min(page_set)))
+        pen.cell(x, y, col_w - numbers_w, line_h, shown, link=pdf.add_link(page=min(page_set)))
         pdf.use(8, bold=True, colour=MUTED)
-        pdf.set_xy(x + col_w - numbers_w, y)
-        pdf.cell(numbers_w, line_h, numbers, align="R")
+        pen.cell(x + col_w - numbers_w, y, numbers_w, line_h, numbers, align="R")
         y += line_h
     _footer(pen, ctx, None)
 
@@ -1427,23 +1609,31 @@ def pdf_bytes(
     paper: Paper | str = "A4",
     selection: str | None = None,
     images_dir: Path | None = None,
+    lang: str = "en",
+    country: str | None = None,
 ) -> bytes:
     """One entry: its one-page reference sheet. Several: a field booklet.
 
     `selection` describes on the booklet's cover what was selected (see `describe_selection`).
+    `lang` is the language of the sheet's own text (`sheets` domain; Arabic is right to left);
+    `country` (ISO 3166 alpha-2) chooses the reporting contacts: without it the sheet gives the
+    general message and asks the reader to choose, never another country's numbers.
     """
     if not entries:
         raise ExportError("the selection is empty: there is nothing to export")
-    ctx = _Context.load(engine, images_dir)
-    pdf = _Document(paper, _needs_cjk(entries))
+    lang, country = check_language(lang), check_country(country)
+    ctx = _Context.load(engine, images_dir, lang=lang, country=country)
+    pdf = _Document(paper, _needs_cjk(entries), lang=lang, rtl=i18n.get_language(lang).direction == "rtl")
     try:
         if len(entries) == 1:
             entry = entries[0]
-            pdf.set_title(f"{entry.name} — reference sheet")
+            pdf.set_title(ctx._("{name} — reference sheet", name=entry.name))
             pdf.add_page()
             _fit_sheet(pdf, ctx, entry)
         else:
-            _booklet(pdf, ctx, entries, selection or f"{len(entries)} entries")
+            _booklet(
+                pdf, ctx, entries, selection or ctx._("Entries: {count}", count=ctx.digits(str(len(entries))))
+            )
         return bytes(pdf.output())
     except FPDFException as exc:
         raise ExportError(f"could not make the PDF: {exc}") from exc
@@ -1451,7 +1641,7 @@ def pdf_bytes(
 
 def _booklet(pdf: _Document, ctx: _Context, entries: Sequence[Entry], selection: str) -> None:
     ctx.booklet = True
-    pdf.set_title("UXO field booklet")
+    pdf.set_title(ctx._("UXO field booklet"))
     _cover(pdf, ctx, entries, selection)
     pdf.add_page()
     categories = {e.name: ctx.label("categories", e.category) for e in entries}
@@ -1471,20 +1661,46 @@ def write_pdf(
     path: str | os.PathLike[str],
     paper: Paper | str = "A4",
     selection: str | None = None,
+    lang: str = "en",
+    country: str | None = None,
 ) -> Path:
     """Write a sheet (one entry) or a booklet (several) to `path`, atomically."""
-    return _write_atomic(path, pdf_bytes(engine, entries, paper, selection))
+    return _write_atomic(path, pdf_bytes(engine, entries, paper, selection, lang=lang, country=country))
+
+
+def check_language(code: str) -> str:
+    """A language the sheets ship in, or an `ExportError` naming those that exist."""
+    codes = i18n.language_codes()
+    if code not in codes:
+        raise ExportError(f"no sheets in language {code!r}; choose one of {', '.join(codes)}")
+    return code
+
+
+def check_country(code: str | None) -> str | None:
+    """An ISO 3166 alpha-2 country code (any case) as upper case, or an `ExportError`."""
+    if code is None:
+        return None
+    upper = code.strip().upper()
+    if not re.fullmatch(r"[A-Z]{2}", upper) or upper not in Locale.parse("en").territories:
+        raise ExportError(f"{code!r} is not a country code; give two letters such as SY, IQ or UA")
+    return upper
 
 
 def render_sheet_png(
-    engine: Engine, entry_id: str, out_png: str | os.PathLike[str], paper: Paper | str = "A4", dpi: int = 110
+    engine: Engine,
+    entry_id: str,
+    out_png: str | os.PathLike[str],
+    paper: Paper | str = "A4",
+    dpi: int = 110,
+    lang: str = "en",
+    country: str | None = None,
 ) -> Path:
     """One sheet as a PNG, rendered by PDFium (pypdfium2, from PyPI: no system tool needed)."""
     entries = select_entries(engine, [entry_id])
     target = Path(out_png)
     if not target.parent.is_dir():
         raise ExportError(f"cannot write {target}: the folder {target.parent} does not exist")
-    document = pypdfium2.PdfDocument(pdf_bytes(engine, entries, paper))
+    document = pypdfium2.PdfDocument(pdf_bytes(engine, entries, paper, lang=lang, country=country))
     try:
         picture = document[0].render(scale=dpi / 72).to_pil()
     finally:

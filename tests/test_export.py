@@ -144,11 +144,23 @@ def test_sheet_says_how_each_number_is_known(catalog_engine: Engine, tmp_path: P
     assert "reference:acommonlypublishedfigure" in text
 
 
-def test_sheet_of_an_item_used_in_syria_shows_syrian_contacts(catalog_engine: Engine, tmp_path: Path) -> None:
+def test_sheet_for_syria_shows_syrian_contacts_only(catalog_engine: Engine, tmp_path: Path) -> None:
+    data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["ofab-250-270"]), country="SY")
+    text = squash(pdftotext_pages(data, tmp_path)[0])
+    assert squash("Report in Syria to: https://t.me/s/SyriaDefence — Syrian Civil Defence") in text
+    assert squash("State Emergency Service of Ukraine") not in text
+
+
+def test_sheet_without_a_country_gives_the_general_message_and_no_numbers(
+    catalog_engine: Engine, guidance: Guidance, tmp_path: Path
+) -> None:
+    """An item used in Syria and Ukraine: without --country, neither country's contacts (issue 18)."""
     data = pdf_bytes(catalog_engine, select_entries(catalog_engine, ["ofab-250-270"]))
     text = squash(pdftotext_pages(data, tmp_path)[0])
-    assert squash("SY https://t.me/s/SyriaDefence — Syrian Civil Defence") in text
-    assert squash("UA 101 — State Emergency Service of Ukraine") in text
+    assert squash(export.GENERAL_REPORT) in text
+    assert squash("Choose your country") in text
+    for contact in guidance.contacts:
+        assert squash(contact.label) not in text, contact.label
 
 
 def test_sheet_names_producer_and_supplier(catalog_engine: Engine, tmp_path: Path) -> None:

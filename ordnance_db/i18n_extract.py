@@ -1,0 +1,86 @@
+"""Extract the translatable texts into `ordnance_db/locale/<domain>.pot` and merge them into every
+language's `.po`: `python -m ordnance_db i18n extract [--domain app|sheets]`.
+
+Why our own small command and not `pybabel extract` with a mapping file: the `sheets` domain also
+carries the safety panel, its title and the category warnings from `catalog/guidance.yaml` (data,
+not code), and both domains must be regenerated the same way on a fresh machine with nothing but
+the project's requirements. Merging keeps every translation and translator comment (the
+`# review:` status of safety texts); a text that left the code is dropped from the `.po` files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+from babel.messages.catalog import Catalog
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
+from babel.messages.pofile import read_po, write_po
+
+from ordnance_db.i18n import DOMAINS, LOCALE_DIR, catalogue_path
+from ordnance_db.settings import CATALOG_DIR, ROOT
+
+PACKAGE = Path(__file__).resolve().parent
+SHEET_SOURCES = (PACKAGE / "export.py",)
+KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None, "t": None}
+"""`t` is the local alias of `ctx._` in the sheet code; `N_` marks module-level texts."""
+GUIDANCE_COMMENT = "catalog/guidance.yaml: safety text. Give it a '# review:' comment in each .po."
+
+
+def _sources(domain: str) -> list[Path]:
+    if domain == "sheets":
+        return list(SHEET_SOURCES)
+    files = [ROOT / "app.py", *sorted((ROOT / "views").glob("**/*.py"))]
+    files += [p for p in sorted(PACKAGE.glob("**/*.py")) if p not in SHEET_SOURCES]
+    return [p for p in files if p.is_file()]
+
+
+def guidance_texts(catalog_dir: Path = CATALOG_DIR) -> list[str]:
+    """The safety panel's title and points and every category warning, in file order."""
+    doc = yaml.safe_load((catalog_dir / "guidance.yaml").read_text(encoding="utf-8")) or {}
+    texts = [doc.get("title", ""), *doc.get("panel", [])]
+    texts += [w for warnings in (doc.get("category_warnings") or {}).values() for w in warnings]
+    return [t for t in texts if t]
+
+
+def template(domain: str) -> Catalog:
+    """Every translatable text of a domain, with where it comes from."""
+    catalog = Catalog(project="ordnance_db", domain=domain, creation_date=datetime(2026, 1, 1, tzinfo=UTC))
+    for path in _sources(domain):
+        relative = str(path.relative_to(ROOT))
+        for lineno, message, comments, context in extract_from_file(
+            "python", str(path), keywords=KEYWORDS, comment_tags=("TRANSLATORS:",), strip_comment_tags=True
+        ):
+            catalog.add(message, locations=[(relative, lineno)], auto_comments=comments, context=context)
+    if domain == "sheets":
+        for number, text in enumerate(guidance_texts(), start=1):
+            catalog.add(text, locations=[("catalog/guidance.yaml", number)], auto_comments=[GUIDANCE_COMMENT])
+    return catalog
+
+
+def _write(catalog: Catalog, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("wb") as f:
+        write_po(f, catalog, width=100, omit_header=False, ignore_obsolete=True, sort_output=False)
+
+
+def extract(domains: Iterable[str] = DOMAINS) -> list[Path]:
+    """Write each domain's .pot and merge it into the existing .po files; returns what was written."""
+    written: list[Path] = []
+    for domain in domains:
+        pot = template(domain)
+        pot_path = LOCALE_DIR / f"{domain}.pot"
+        _write(pot, pot_path)
+        written.append(pot_path)
+        for folder in sorted(p for p in LOCALE_DIR.iterdir() if (p / "LC_MESSAGES").is_dir()):
+            po_path = catalogue_path(folder.name, domain)
+            if not po_path.is_file():
+                continue
+            with po_path.open("rb") as f:
+                catalog = read_po(f, locale=folder.name, domain=domain)
+            catalog.update(pot, no_fuzzy_matching=True, update_creation_date=False)
+            _write(catalog, po_path)
+            written.append(po_path)
+    return written
