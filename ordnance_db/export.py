@@ -699,7 +699,7 @@ class _Context:
 
     def en(self, text: str) -> str:
         """Catalog text, which has no translation yet: marked as English on a sheet in another language."""
-        return f"{self._('EN')} · {text}" if self.translated and text else text
+        return f"EN · {text}" if self.translated and text else text
 
     def digits(self, text: str) -> str:
         """Numbers the sheet writes itself, in the digits its readers expect (see `ARABIC_INDIC`)."""
@@ -1511,8 +1511,8 @@ def _render_toc(ctx: _Context, categories: dict[str, str]) -> Callable[[FPDF, li
             doc.set_line_width(0.2)
             doc.set_dash_pattern(dash=0.4, gap=1.2)
             dots_w = x + w - 12 - dots_x
-            left = doc.mirror(dots_x, dots_w)
-            doc.line(left, y + _TOC_LINE * 0.72, left + dots_w, y + _TOC_LINE * 0.72)
+            dots_left = doc.mirror(dots_x, dots_w)
+            doc.line(dots_left, y + _TOC_LINE * 0.72, dots_left + dots_w, y + _TOC_LINE * 0.72)
             doc.set_dash_pattern()
             doc.use(9.5, bold=True)
             pen.cell(x + w - 12, y, 12, _TOC_LINE, ctx.digits(str(section.page_number)), align="R")
@@ -1647,8 +1647,9 @@ def _booklet(pdf: _Document, ctx: _Context, entries: Sequence[Entry], selection:
     categories = {e.name: ctx.label("categories", e.category) for e in entries}
     pdf.insert_toc_placeholder(_render_toc(ctx, categories), pages=_toc_pages(pdf, len(entries)))
     pages: list[tuple[Entry, int]] = []
-    for entry in entries:
-        pdf.add_page()
+    for number, entry in enumerate(entries):
+        if number:  # the contents placeholder ends by opening the first sheet's page
+            pdf.add_page()
         pdf.start_section(entry.name, level=0)
         pages.append((entry, pdf.page_no()))
         _fit_sheet(pdf, ctx, entry)
