@@ -715,7 +715,8 @@ class _Context:
         return str(Locale.parse(self.lang).territories.get(code, code))
 
     def label(self, vocabulary: str, term: str) -> str:
-        return self.labels.get(vocabulary, {}).get(term, term)
+        """A term's label from catalog/vocabulary.yaml, in the sheet's language (`sheets` domain)."""
+        return self._(self.labels.get(vocabulary, {}).get(term, term))
 
     def source_short(self, key: str) -> str:
         """Publisher, title (year). URL: enough to find it again; unknown keys show as themselves."""

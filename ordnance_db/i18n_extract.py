@@ -2,10 +2,11 @@
 language's `.po`: `python -m ordnance_db i18n extract [--domain app|sheets]`.
 
 Why our own small command and not `pybabel extract` with a mapping file: the `sheets` domain also
-carries the safety panel, its title and the category warnings from `catalog/guidance.yaml` (data,
-not code), and both domains must be regenerated the same way on a fresh machine with nothing but
-the project's requirements. Merging keeps every translation and translator comment (the
-`# review:` status of safety texts); a text that left the code is dropped from the `.po` files.
+carries the safety panel, its title and the category warnings from `catalog/guidance.yaml` and the
+labels of `catalog/vocabulary.yaml` (data, not code), and both domains must be regenerated the
+same way on a fresh machine with nothing but the project's requirements. Merging keeps every
+translation and translator comment (the `# review:` status of safety texts); a text that left
+the code is dropped from the `.po` files.
 """
 
 from __future__ import annotations
@@ -57,7 +58,19 @@ def template(domain: str) -> Catalog:
     if domain == "sheets":
         for number, text in enumerate(guidance_texts(), start=1):
             catalog.add(text, locations=[("catalog/guidance.yaml", number)], auto_comments=[GUIDANCE_COMMENT])
+        for number, (field, text) in enumerate(vocabulary_labels(), start=1):
+            if text not in catalog:
+                comment = f"catalog/vocabulary.yaml: a term of '{field}'"
+                catalog.add(text, locations=[("catalog/vocabulary.yaml", number)], auto_comments=[comment])
     return catalog
+
+
+def vocabulary_labels(catalog_dir: Path = CATALOG_DIR) -> list[tuple[str, str]]:
+    """(field, label) of every controlled term: categories, shapes, colours... as sheets show them."""
+    doc = yaml.safe_load((catalog_dir / "vocabulary.yaml").read_text(encoding="utf-8")) or {}
+    return [
+        (field, term["label"]) for field, terms in doc.items() for term in terms or [] if term.get("label")
+    ]
 
 
 def _write(catalog: Catalog, path: Path) -> None:

@@ -105,6 +105,7 @@ def test_arabic_sheet_words_contacts_and_digits(
     for item in guidance.panel:
         assert words_in(tr("ar", item), text), item
     assert squash("https://t.me/s/SyriaDefence — Syrian Civil Defence") in text
+    assert words_in(tr("ar", "Aircraft bomb"), text)  # vocabulary labels are translated too
     assert squash("سوريا") in text  # the country, named in Arabic (CLDR)
     assert not shown_contacts(guidance, text, other_than="SY")
     assert "State Emergency Service of Ukraine" not in text
