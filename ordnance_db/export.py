@@ -1715,10 +1715,12 @@ def render_sheet_png(
 
 DOCS_SHEETS = ("ofab-250-270", "volcano-iram")
 """A Cyrillic-named and an Arabic-named entry: the two scripts a layout change is most likely to break."""
+DOCS_TRANSLATED = (("ofab-250-270", "ar", "SY"), ("ofab-250-270", "uk", "UA"))
+"""The README's sheets in another language: Arabic (right to left) for Syria, Ukrainian for Ukraine."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m ordnance_db.export --docs`: refresh docs/sheet-<id>.png."""
+    """`python -m ordnance_db.export --docs`: refresh docs/sheet-<id>.png (and -<lang>-<country>.png)."""
     parser = argparse.ArgumentParser(prog="python -m ordnance_db.export", description=main.__doc__)
     parser.add_argument("--docs", action="store_true", help="render the sample sheets into docs/")
     parser.add_argument("--out", default=str(ROOT / "docs"), help="folder for the PNGs (default: docs/)")
@@ -1734,6 +1736,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         for entry_id in args.ids:
             print(render_sheet_png(engine, entry_id, out / f"sheet-{entry_id}.png"))
+        if args.ids == list(DOCS_SHEETS):
+            for entry_id, lang, country in DOCS_TRANSLATED:
+                target = out / f"sheet-{entry_id}-{lang}-{country}.png"
+                print(render_sheet_png(engine, entry_id, target, lang=lang, country=country))
     except ExportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
