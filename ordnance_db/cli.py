@@ -531,7 +531,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         entries = export.select_entries(engine, args.ids, query)
         if args.pdf:
-            selection = export.describe_selection(args.ids, query)
+            selection = export.describe_selection(args.ids, query, lang=args.lang)
             path = export.write_pdf(
                 engine,
                 entries,

@@ -126,25 +126,34 @@ def select_entries(engine: Engine, ids: Sequence[str] = (), query: Query | None 
     return entries
 
 
-def describe_selection(ids: Sequence[str] = (), query: Query | None = None) -> str:
-    """The selection in words, for a booklet's cover: what was asked, so a reader can ask it again."""
+def describe_selection(ids: Sequence[str] = (), query: Query | None = None, lang: str = "en") -> str:
+    """The selection in words, for a booklet's cover: what was asked, so a reader can ask it again.
+
+    In the booklet's language; ids, search text and filter values stay as typed (they are what a
+    reader types to ask again)."""
+    t = i18n.translations(lang, DOMAIN).gettext
+    digits = (lambda text: text.translate(ARABIC_INDIC)) if lang == "ar" else (lambda text: text)
     parts: list[str] = []
     if ids:
-        shown = ", ".join(list(ids)[:12]) + (f" and {len(ids) - 12} more" if len(ids) > 12 else "")
-        parts.append(f"entries {shown}")
+        shown = ", ".join(list(ids)[:12])
+        if len(ids) > 12:
+            shown = t("{ids} and {count} more").format(ids=shown, count=digits(str(len(ids) - 12)))
+        parts.append(t("entries {ids}").format(ids=shown))
     if query is not None:
         if query.text:
-            parts.append(f"name matching “{query.text}”")
+            parts.append(t("name matching “{text}”").format(text=query.text))
         for name, values in query.terms.items():
             if values:
-                parts.append(f"{name}: {' or '.join(values)}")
+                parts.append(f"{name}: {(' ' + t('or') + ' ').join(values)}")
         units = {r.name: r.unit for r in RANGE_FILTERS}
         for name, wanted in query.ranges.items():
             low = _num(wanted.low) if wanted.low is not None else ""
             high = _num(wanted.high) if wanted.high is not None else ""
             span = low if low == high else f"{low}–{high}"
-            parts.append(f"{name} {span} {units[name]} (±{_num(query.tolerance * 100)} %)")
-    return "; ".join(parts) if parts else "the whole catalog"
+            label = name if lang == i18n.SOURCE_LANGUAGE else t(name.capitalize())
+            tolerance = digits(_num(query.tolerance * 100))
+            parts.append(f"{label} {digits(span)} {t(units[name])} (±{tolerance} %)")
+    return "; ".join(parts) if parts else t("the whole catalog")
 
 
 # --- data exports -----------------------------------------------------------------------------

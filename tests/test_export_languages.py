@@ -248,3 +248,27 @@ def test_pot_is_up_to_date() -> None:
     with (i18n.LOCALE_DIR / "sheets.pot").open("rb") as f:
         committed = {m.id for m in read_po(f) if m.id}
     assert committed == {m.id for m in template("sheets") if m.id}
+
+
+def test_cli_refuses_an_unknown_language_or_country_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "x.pdf"
+    assert cli_main(["export", "--pdf", str(out), "pmn", "--lang", "fr"]) == 1
+    assert capsys.readouterr().err.strip() == "error: no sheets in language 'fr'; choose one of en, ar, uk"
+    assert cli_main(["export", "--pdf", str(out), "pmn", "--country", "XYZ"]) == 1
+    assert "not a country code" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_booklet_cover_describes_the_selection_in_its_language() -> None:
+    from ordnance_db.search import Query
+
+    query = Query(text="ofab", terms={"category": ["aircraft-bomb"]})
+    assert (
+        export.describe_selection(["pmn"], query)
+        == "entries pmn; name matching “ofab”; category: aircraft-bomb"
+    )
+    arabic = export.describe_selection(["pmn"], query, lang="ar")
+    assert arabic == "المداخل pmn; الاسم يطابق «ofab»; category: aircraft-bomb"
+    assert export.describe_selection(lang="uk") == "увесь каталог"
