@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
 
-.PHONY: run test build lint bench screenshots clean
+.PHONY: run test build lint bench screenshots pot clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11 or newer is needed"'
@@ -43,6 +43,10 @@ screenshots: $(VENV)/.dev-installed
 ## bench: run every benchmark and print its figures
 bench: $(VENV)/.dev-installed
 	$(BIN)/python benchmarks/run_all.py
+
+## pot: re-extract every interface string into ordnance_db/locale/app.pot (after adding or changing one)
+pot: $(VENV)/.runtime-installed
+	$(BIN)/python -m ordnance_db.i18n extract
 
 clean:
 	rm -rf var .pytest_cache .ruff_cache

@@ -9,23 +9,23 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from ordnance_db import db
-from views.common import ENTRY_PAGE, matcher_job, safety_banner, safety_panel
+from views.common import ENTRY_PAGE, _, matcher_job, safety_banner, safety_panel
 
-st.set_page_config(page_title="UXO identification reference", page_icon="⚠️", layout="wide")
+st.set_page_config(page_title=_("UXO identification reference"), page_icon="⚠️", layout="wide")
 
-browse = st.Page("views/browse.py", title="Browse", icon=":material/search:", default=True)
+browse = st.Page("views/browse.py", title=_("Browse"), icon=":material/search:", default=True)
 pages = [
     browse,
     st.Page(
         "views/identify.py",
-        title="Identify from a photo",
+        title=_("Identify from a photo"),
         icon=":material/photo_camera:",
         url_path="identify",
     ),
-    st.Page(ENTRY_PAGE, title="Entry", icon=":material/description:", url_path="entry"),
-    st.Page("views/export.py", title="Export", icon=":material/download:", url_path="export"),
-    st.Page("views/safety.py", title="Safety", icon=":material/emergency:", url_path="safety"),
-    st.Page("views/about.py", title="About", icon=":material/info:", url_path="about"),
+    st.Page(ENTRY_PAGE, title=_("Entry"), icon=":material/description:", url_path="entry"),
+    st.Page("views/export.py", title=_("Export"), icon=":material/download:", url_path="export"),
+    st.Page("views/safety.py", title=_("Safety"), icon=":material/emergency:", url_path="safety"),
+    st.Page("views/about.py", title=_("About"), icon=":material/info:", url_path="about"),
 ]
 page = st.navigation(pages, position="top")
 # A deep link to the app's root, `/?id=<entry>`, opens that entry, like `/entry?id=<entry>`.

@@ -5,6 +5,10 @@ script and its writing direction come from Babel's locale data (CLDR), so nothin
 is written in code. English is the source language: its strings are the message ids, and a
 missing translation falls back to them (a test checks that none is missing in a shipped language).
 
+The `app` catalogue template, `locale/app.pot`, is made by `make pot` (`python -m ordnance_db.i18n
+extract`) from the files `babel.cfg` names: the views' `_()` and `ngettext()`, the `N_()` marks in
+library modules, and the safety and vocabulary texts of the catalog's guidance.yaml and vocabulary.yaml.
+
 Domains keep separate parts of the product apart: `app` (the Streamlit pages) and `sheets` (the
 PDF reference sheets and booklets). The `.po` files are compiled in memory when first used, so no
 binary `.mo` file is committed or built.
@@ -12,17 +16,24 @@ binary `.mo` file is committed or built.
 
 from __future__ import annotations
 
+import contextlib
 import gettext
 import io
+import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import IO, Any
 
 from babel import Locale, UnknownLocaleError
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+ROOT = Path(__file__).resolve().parent.parent
+MAPPING = ROOT / "babel.cfg"
+TEMPLATE = LOCALE_DIR / "app.pot"
 SOURCE_LANGUAGE = "en"
 DOMAINS = ("app", "sheets")
 
@@ -32,6 +43,12 @@ class Language:
     code: str
     name: str  # in its own script: "العربية", "українська"
     direction: str  # "ltr" or "rtl"
+
+
+def N_(message: str) -> str:
+    """Marks interface text defined outside the views for extraction; the view translates it with `_()`
+    where it is shown, in the reader's language (a module-level constant cannot know that language)."""
+    return message
 
 
 def _language(code: str) -> Language:
@@ -108,3 +125,64 @@ def translations(code: str, domain: str = "app") -> gettext.NullTranslations:
     write_mo(buffer, catalog, use_fuzzy=False)
     buffer.seek(0)
     return gettext.GNUTranslations(buffer)
+
+
+# --- extraction ----------------------------------------------------------------------------------
+
+
+def extract_yaml(
+    fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: dict[str, str]
+) -> Iterator[tuple[int, str, str, list[str]]]:
+    """Babel extractor for catalog YAML: every string under a mapping key named in `keys` (babel.cfg).
+
+    The safety panel and the vocabulary labels live in the catalog, not in code, yet the app shows
+    them as its own interface text; this puts them in app.pot with their line numbers.
+    """
+    import yaml  # PyYAML: only extraction needs it here
+
+    wanted = set(options.get("keys", "").split())
+    root = yaml.compose(fileobj.read().decode("utf-8"))
+
+    def walk(node: yaml.Node, inside: bool) -> Iterator[tuple[int, str, str, list[str]]]:
+        if isinstance(node, yaml.ScalarNode):
+            if inside and isinstance(node.value, str) and node.value.strip() and node.tag.endswith(":str"):
+                yield node.start_mark.line + 1, "", node.value, []
+        elif isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                yield from walk(item, inside)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                yield from walk(value, inside or key.value in wanted)
+
+    if root is not None:
+        yield from walk(root, False)
+
+
+EXTRACT_ARGS = (
+    "extract",
+    "--mapping-file",
+    str(MAPPING),
+    "--add-location=file",
+    "--sort-by-file",
+    "--no-wrap",
+    "--project=uxo-reference",
+    "--copyright-holder=the UXO identification reference contributors",
+)
+
+
+def extract(output: Path = TEMPLATE) -> Path:
+    """Write the `app` template from the sources babel.cfg names (file locations without line numbers,
+    so the template changes only when a string does)."""
+    from babel.messages.frontend import CommandLineInterface
+
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.chdir(ROOT):  # locations relative to the project, the same on every machine
+        CommandLineInterface().run(["pybabel", "-q", *EXTRACT_ARGS, "--output-file", str(output), "."])
+    return output
+
+
+if __name__ == "__main__":  # python -m ordnance_db.i18n extract [OUTPUT]
+    if sys.argv[1:2] != ["extract"]:
+        sys.exit("usage: python -m ordnance_db.i18n extract [OUTPUT.pot]")
+    print(extract(Path(sys.argv[2]) if len(sys.argv) > 2 else TEMPLATE))

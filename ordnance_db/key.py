@@ -20,6 +20,7 @@ import numpy as np
 from scipy.special import ndtr
 from sqlalchemy.engine import Engine
 
+from ordnance_db.i18n import N_
 from ordnance_db.schema import Entry
 
 NOT_SURE = "not-sure"
@@ -111,16 +112,16 @@ def parse_answers(texts: Iterable[str]) -> dict[str, str]:
 # --- how answers are derived from an entry's facts ----------------------------------------------
 
 COLOUR_FAMILIES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "green": ("Green or khaki (olive, dark or pale green)", ("olive-green", "dark-green", "light-green")),
-    "grey": ("Grey (light or dark)", ("grey", "dark-grey")),
-    "metal": ("Bare metal, silvery", ("silver",)),
-    "black": ("Black", ("black",)),
-    "white": ("White", ("white",)),
-    "brown": ("Brown, rust or copper", ("brown", "rust", "copper")),
-    "sand": ("Sand or tan", ("sand",)),
-    "yellow": ("Yellow or orange", ("yellow", "orange")),
-    "red": ("Red", ("red",)),
-    "blue": ("Blue", ("blue",)),
+    "green": (N_("Green or khaki (olive, dark or pale green)"), ("olive-green", "dark-green", "light-green")),
+    "grey": (N_("Grey (light or dark)"), ("grey", "dark-grey")),
+    "metal": (N_("Bare metal, silvery"), ("silver",)),
+    "black": (N_("Black"), ("black",)),
+    "white": (N_("White"), ("white",)),
+    "brown": (N_("Brown, rust or copper"), ("brown", "rust", "copper")),
+    "sand": (N_("Sand or tan"), ("sand",)),
+    "yellow": (N_("Yellow or orange"), ("yellow", "orange")),
+    "red": (N_("Red"), ("red",)),
+    "blue": (N_("Blue"), ("blue",)),
 }
 """A person names a family, not a paint shade: shades are grouped so "olive" finds every green."""
 COLOUR_NEIGHBOURS = (
@@ -183,19 +184,19 @@ CATEGORY_NEIGHBOURS = (
     ("fuze", "submunition"),
 )
 SIZES: tuple[tuple[str, str, float], ...] = (
-    ("hand", "Fits in a hand: smaller than a phone (under 15 cm)", 150),
-    ("football", "About a football (15-30 cm)", 300),
-    ("waist", "Bigger than a football, up to a person's waist (30 cm-1 m)", 1000),
-    ("person", "Up to a person's height (1-2 m)", 2000),
-    ("car", "Longer than a person is tall, up to a car (2-4 m)", 4000),
-    ("longer", "Longer than a car (over 4 m)", float("inf")),
+    ("hand", N_("Fits in a hand: smaller than a phone (under 15 cm)"), 150),
+    ("football", N_("About a football (15-30 cm)"), 300),
+    ("waist", N_("Bigger than a football, up to a person's waist (30 cm-1 m)"), 1000),
+    ("person", N_("Up to a person's height (1-2 m)"), 2000),
+    ("car", N_("Longer than a person is tall, up to a car (2-4 m)"), 4000),
+    ("longer", N_("Longer than a car (over 4 m)"), float("inf")),
 )
 """Answer, label and upper bound of the item's largest dimension in mm, against known objects."""
 FIN_BINS: tuple[tuple[str, str, int, int], ...] = (
-    ("0", "None", 0, 0),
-    ("1-4", "One to four", 1, 4),
-    ("5-8", "Five to eight", 5, 8),
-    ("9+", "More than eight", 9, 99),
+    ("0", N_("None"), 0, 0),
+    ("1-4", N_("One to four"), 1, 4),
+    ("5-8", N_("Five to eight"), 5, 8),
+    ("9+", N_("More than eight"), 9, 99),
 )
 SCRIPTS_SEEN_NONE = 0.4
 """Markings fade, rust over or face the ground: an entry with markings is often seen without any."""
@@ -294,29 +295,29 @@ class _Spec:
 
 
 SPECS: tuple[_Spec, ...] = (
-    _Spec("shape", "What is its overall shape?", "shapes", 0.95,
+    _Spec("shape", N_("What is its overall shape?"), "shapes", 0.95,
           lambda e: {e.features.shape: 1}, SHAPE_NEIGHBOURS, pictured=True),
-    _Spec("size", "How big is it, compared with things you know?", None, 0.85,
+    _Spec("size", N_("How big is it, compared with things you know?"), None, 0.85,
           lambda e: _size_weights(largest_mm(e)), options=tuple((s[0], s[1]) for s in SIZES)),
-    _Spec("colour", "What colour is most of it?", None, 0.9, _colour_weights, COLOUR_NEIGHBOURS,
+    _Spec("colour", N_("What colour is most of it?"), None, 0.9, _colour_weights, COLOUR_NEIGHBOURS,
           options=tuple((k, v[0]) for k, v in COLOUR_FAMILIES.items())),
-    _Spec("tail", "What does its tail end look like?", "stabilisation", 0.75,
+    _Spec("tail", N_("What does its tail end look like?"), "stabilisation", 0.75,
           lambda e: {e.features.stabilisation: 1}, TAIL_NEIGHBOURS, pictured=True),
-    _Spec("fins", "How many fins can you count round the tail?", None, 0.6,
+    _Spec("fins", N_("How many fins can you count round the tail?"), None, 0.6,
           lambda e: {_fin_bin(e.features.fin_count): 1}, (("1-4", "5-8"), ("5-8", "9+"), ("0", "1-4")),
           options=tuple((b[0], b[1]) for b in FIN_BINS), pictured=True),
-    _Spec("attached", "Is a parachute, ribbon or streamer attached or lying close by?", None, 0.8,
+    _Spec("attached", N_("Is a parachute, ribbon or streamer attached or lying close by?"), None, 0.8,
           lambda e: {_attached(e): 1}, (("parachute", "ribbon"),),
-          options=(("parachute", "A parachute or fabric tail"), ("ribbon", "A ribbon or streamer"),
-                   ("none", "Neither")), seen_as=("none", PARACHUTE_LOST)),
-    _Spec("markings", "Can you see letters or markings? In which script?", "marking_scripts", 0.6,
+          options=(("parachute", N_("A parachute or fabric tail")), ("ribbon", N_("A ribbon or streamer")),
+                   ("none", N_("Neither"))), seen_as=("none", PARACHUTE_LOST)),
+    _Spec("markings", N_("Can you see letters or markings? In which script?"), "marking_scripts", 0.6,
           lambda e: {e.features.marking_script: 1}, seen_as=("none", SCRIPTS_SEEN_NONE)),
-    _Spec("many", "Are there several similar objects lying around?", None, 0.8,
+    _Spec("many", N_("Are there several similar objects lying around?"), None, 0.8,
           lambda e: {"yes": SCATTERED.get(e.category, 0.15), "no": 1 - SCATTERED.get(e.category, 0.15)},
-          options=(("yes", "Yes, several alike"), ("no", "No, only this one"))),
-    _Spec("category", "What kind of object do you think it is?", "categories", 0.5,
+          options=(("yes", N_("Yes, several alike")), ("no", N_("No, only this one")))),
+    _Spec("category", N_("What kind of object do you think it is?"), "categories", 0.5,
           lambda e: {e.category: 1}, CATEGORY_NEIGHBOURS),
-    _Spec("country", "In which country is it? (ISO code)", None, 0.98,
+    _Spec("country", N_("In which country is it? (ISO code)"), None, 0.98,
           lambda e: {u.country: 1 for u in e.used_in}, error=COUNTRY_ERROR),
 )  # fmt: skip
 

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from ordnance_db.db import EntryRow, MetaRow, NameRow, TermRow, VocabularyRow
+from ordnance_db.i18n import N_
 from ordnance_db.text import normalise
 
 
@@ -40,18 +41,24 @@ class TermFilter:
 
 
 TERM_FILTERS: tuple[TermFilter, ...] = (
-    TermFilter("category", "categories", "Category", "What kind of munition it is."),
-    TermFilter("origin", None, "Origin", "Country of origin (ISO code; SU is the Soviet Union)."),
-    TermFilter("shape", "shapes", "Shape", "The overall form of the body."),
-    TermFilter("stabilisation", "stabilisation", "Stabilisation", "Fins, ring tail, ribbon, parachute..."),
-    TermFilter("fins", None, "Number of fins", "How many fins, counted round the tail (0 if none)."),
-    TermFilter("fuze", "fuze_positions", "Fuze position", "Where the fuze sits, if it is visible."),
-    TermFilter("colour", "colours", "Colour", "Main colours of the body and its bands."),
-    TermFilter("script", "marking_scripts", "Marking script", "The alphabet of stencilled markings."),
-    TermFilter("mechanical", "mechanical", "Mechanical features", "Lugs, driving band, lever, pull ring..."),
-    TermFilter("made-in", None, "Made in", "Country of a producer a source names (ISO code)."),
-    TermFilter("supplied-by", None, "Supplied by", "Country a source says supplied it to a user (ISO code)."),
-    TermFilter("used-in", None, "Used in", "Country where a source documents its use (ISO code)."),
+    TermFilter("category", "categories", N_("Category"), N_("What kind of munition it is.")),
+    TermFilter("origin", None, N_("Origin"), N_("Country of origin (ISO code; SU is the Soviet Union).")),
+    TermFilter("shape", "shapes", N_("Shape"), N_("The overall form of the body.")),
+    TermFilter(
+        "stabilisation", "stabilisation", N_("Stabilisation"), N_("Fins, ring tail, ribbon, parachute...")
+    ),
+    TermFilter("fins", None, N_("Number of fins"), N_("How many fins, counted round the tail (0 if none).")),
+    TermFilter("fuze", "fuze_positions", N_("Fuze position"), N_("Where the fuze sits, if it is visible.")),
+    TermFilter("colour", "colours", N_("Colour"), N_("Main colours of the body and its bands.")),
+    TermFilter("script", "marking_scripts", N_("Marking script"), N_("The alphabet of stencilled markings.")),
+    TermFilter(
+        "mechanical", "mechanical", N_("Mechanical features"), N_("Lugs, driving band, lever, pull ring...")
+    ),
+    TermFilter("made-in", None, N_("Made in"), N_("Country of a producer a source names (ISO code).")),
+    TermFilter(
+        "supplied-by", None, N_("Supplied by"), N_("Country a source says supplied it to a user (ISO code).")
+    ),
+    TermFilter("used-in", None, N_("Used in"), N_("Country where a source documents its use (ISO code).")),
 )
 TERM_FILTER_NAMES = tuple(f.name for f in TERM_FILTERS)
 
@@ -67,9 +74,9 @@ class RangeFilter:
 
 
 RANGE_FILTERS: tuple[RangeFilter, ...] = (
-    RangeFilter("length", "length_mm", "mm", "Length"),
-    RangeFilter("diameter", "diameter_mm", "mm", "Diameter"),
-    RangeFilter("weight", "weight_kg", "kg", "Weight"),
+    RangeFilter("length", "length_mm", "mm", N_("Length")),
+    RangeFilter("diameter", "diameter_mm", "mm", N_("Diameter")),
+    RangeFilter("weight", "weight_kg", "kg", N_("Weight")),
 )
 DEFAULT_TOLERANCE = 0.10
 """Sizes measured in the field are rough: a range is widened by this fraction on each side."""

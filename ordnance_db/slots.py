@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from functools import cache
 
+from ordnance_db.i18n import N_
+
 
 def _positive(environ: Mapping[str, str], name: str, default: float, whole: bool = False) -> float:
     """A positive number from the environment, else SlotsMisconfigured naming the variable.
@@ -40,7 +42,7 @@ def _positive(environ: Mapping[str, str], name: str, default: float, whole: bool
     return value
 
 
-BUSY = "The server is busy with other photos; try again in a minute."
+BUSY = N_("The server is busy with other photos; try again in a minute.")
 
 
 class ServerBusy(RuntimeError):

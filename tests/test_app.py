@@ -591,7 +591,7 @@ def test_hostile_upload_is_refused_with_a_sentence(
 def test_camera_is_asked_for_only_when_chosen(app: AppTest, catalog: Catalog, matcher: PhotoMatcher) -> None:
     open_identify(app)
     assert not app.camera_input
-    app.segmented_control(key="photo_source").set_value("Take a photo now").run()
+    app.segmented_control(key="photo_source").set_value("camera").run()
     no_exception(app)
     camera = app.camera_input(key="photo_camera")
     camera.set_value(("shot.jpg", photo_bytes(catalog, "f-1-grenade"), "image/jpeg")).run()

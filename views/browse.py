@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ordnance_db.search import Hit
-from views.common import ENTRY_PAGE, _, filter_panel, get_searcher, md, side_thumbnail, term_label
+from views.common import ENTRY_PAGE, _, filter_panel, get_searcher, md, ngettext, side_thumbnail, term_label
 
 PAGE_SIZE = 24
 COLUMNS = 3
@@ -87,7 +87,9 @@ if page > pages:  # the catalog shrank since the page was chosen
     result = searcher.search(query, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
 
 with st.container(key="result_count", horizontal=True, vertical_alignment="center"):
-    st.markdown(f"**{result.total}** " + (_("result") if result.total == 1 else _("results")))
+    st.markdown(
+        ngettext("**{count}** result", "**{count}** results", result.total).format(count=result.total)
+    )
     if pages > 1:
         st.markdown(":gray[" + _("page {page} of {pages}").format(page=page, pages=pages) + "]")
 

@@ -40,7 +40,7 @@ from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR, VAR_DIR
 if TYPE_CHECKING:
     from ordnance_db.matcher import PhotoMatcher
 
-DISCLAIMER = "Identification aid only — not for handling."
+DISCLAIMER = i18n.N_("Identification aid only — not for handling.")
 THUMBNAIL_SIDE = 360
 THUMBNAIL_DIR = VAR_DIR / "thumbnails"
 ENTRY_PAGE = "views/entry.py"
@@ -62,6 +62,11 @@ def current_language() -> i18n.Language:
 def _(message: str) -> str:
     """Interface text in the reader's language (gettext domain `app`; English is the message id)."""
     return i18n.translations(current_language().code, "app").gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    """Text that depends on a count, with the language's own plural forms (Arabic has six)."""
+    return i18n.translations(current_language().code, "app").ngettext(singular, plural, n)
 
 
 # --- cached library objects --------------------------------------------------------------------
@@ -238,7 +243,7 @@ def safe_url(url: str) -> str:
 def term_label(field: str, value: str) -> str:
     """The vocabulary label of a term (plain text), or the term itself when it has none."""
     term = get_vocabulary().get(field, {}).get(value)
-    return term.label if term else value
+    return _(term.label) if term else value
 
 
 def source_line(key: str) -> str:
@@ -250,7 +255,7 @@ def source_line(key: str) -> str:
     title = md(source.get("title", key))
     linked = f"[{title}]({url})" if url else title
     date = source.get("date", "")
-    accessed = " (accessed)" if source.get("accessed") else ""
+    accessed = " (" + _("accessed") + ")" if source.get("accessed") else ""
     return f"{linked} — {md(source.get('publisher', ''))}, {md(date)}{accessed}"
 
 
@@ -264,29 +269,29 @@ def entry_picture(entry_id: str, name: str = "side.png") -> Path | None:
 
 
 PHOTO_TEXT = {
-    "heading": "Reference photos",
-    "photo": "Photo",
-    "source": "source",
-    "internal": "internal: this organisation's own library, not for publication",
-    "view": "view",
+    "heading": i18n.N_("Reference photos"),
+    "photo": i18n.N_("Photo"),
+    "source": i18n.N_("source"),
+    "internal": i18n.N_("internal: this organisation's own library, not for publication"),
+    "view": i18n.N_("view"),
 }
-"""The photo strings of the interface, in one place until the translation catalogues come."""
+"""The photo strings of the interface, translated with `_()` where they are shown."""
 
 
 def photo_caption(photo: Photo) -> str:
     """What a photo shows and its attribution (author, licence, source) as Markdown, for any page
     that shows a reference photo."""
     shown = f"{md(photo.shows)} " if photo.shows else ""
-    parts = [f"{PHOTO_TEXT['view']}: {photo.view}"] if photo.view else []
+    parts = [f"{_(PHOTO_TEXT['view'])}: {photo.view}"] if photo.view else []
     parts += [photo.condition] if photo.condition else []
     state = f"({md(', '.join(parts))}) " if parts else ""
     if photo.public:
         url = safe_url(photo.source)
-        where = f"[{PHOTO_TEXT['source']}]({url})" if url else md(photo.source)
+        where = f"[{_(PHOTO_TEXT['source'])}]({url})" if url else md(photo.source)
         licence = md(photo.licence)
     else:
-        where, licence = md(photo.source), md(PHOTO_TEXT["internal"])
-    return f"{shown}{state}— {PHOTO_TEXT['photo']}: {md(photo.author)} · {licence} · {where}"
+        where, licence = md(photo.source), md(_(PHOTO_TEXT["internal"]))
+    return f"{shown}{state}— {_(PHOTO_TEXT['photo'])}: {md(photo.author)} · {licence} · {where}"
 
 
 @st.cache_data(max_entries=2048, show_spinner=False)
@@ -344,8 +349,8 @@ def safety_panel() -> None:
         if not guidance:
             st.warning(_(DISCLAIMER))
             return
-        st.markdown(f"**:material/warning: {md(guidance['title'])}**")
-        st.markdown("\n".join(f"- {md(line)}" for line in guidance.get("panel", [])))
+        st.markdown(f"**:material/warning: {md(_(guidance['title']))}**")
+        st.markdown("\n".join(f"- {md(_(line))}" for line in guidance.get("panel", [])))
         st.page_link(
             SAFETY_PAGE,
             label=_("Safety and contacts"),
@@ -416,8 +421,8 @@ def _sort_label(value: str) -> str:
 
 
 def _term_help(f_help: str, terms: dict[str, db.VocabularyRow]) -> str:
-    lines = [md(f_help)]
-    lines += [f"- **{md(t.label)}**: {md(t.description)}" for t in terms.values()]
+    lines = [md(_(f_help))]
+    lines += [f"- **{md(_(t.label))}**: {md(_(t.description))}" for t in terms.values()]
     return "\n".join(lines)
 
 
@@ -466,10 +471,10 @@ def _term_filter(
 
     def label(value: str) -> str:
         term = field_terms.get(value)
-        return f"{term.label if term else value} ({counts.get(value, 0)})"
+        return f"{_(term.label) if term else value} ({counts.get(value, 0)})"
 
     st.multiselect(
-        f.label,
+        _(f.label),
         options,
         format_func=label,
         key=filter_key(f.name),
@@ -500,7 +505,7 @@ def _size_filters(stats: dict[str, RangeStats], range_errors: dict[str, str]) ->
             )
             with st.container(width=FIELD_WIDTH):
                 st.text_input(
-                    f"{r.label} ({r.unit})",
+                    f"{_(r.label)} ({r.unit})",
                     key=range_key(r.name),
                     max_chars=MAX_RANGE_CHARS,
                     placeholder=_("e.g. 1400-1600 or 1500"),

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ordnance_db import export
+from ordnance_db import export, i18n
+from ordnance_db.i18n import N_
 from ordnance_db.schema import Dimension, Entry, Party
 from views.common import (
     ENTRY_PAGE,
     PHOTO_TEXT,
+    _,
+    current_language,
     entry_names,
     entry_picture,
     get_engine,
@@ -22,12 +25,16 @@ from views.common import (
 )
 
 DIMENSIONS = (
-    ("length_mm", "Length", "mm"),
-    ("diameter_mm", "Diameter", "mm"),
-    ("span_mm", "Span (fins or wings)", "mm"),
-    ("weight_kg", "Weight", "kg"),
-    ("actual_weight_kg", "Actual weight", "kg"),
+    ("length_mm", N_("Length"), "mm"),
+    ("diameter_mm", N_("Diameter"), "mm"),
+    ("span_mm", N_("Span (fins or wings)"), "mm"),
+    ("weight_kg", N_("Weight"), "kg"),
+    ("actual_weight_kg", N_("Actual weight"), "kg"),
 )
+
+BASES = (N_("reference"), N_("nominal"), N_("estimate"))
+"""How a size can be known besides a stating source (schema.Basis), marked for translation."""
+UNTRANSLATED = N_("Catalog text is not yet translated: names, descriptions and notes are shown in English.")
 
 
 def number(value: float) -> str:
@@ -38,9 +45,9 @@ def dimension_line(label: str, unit: str, dim: Dimension) -> str:
     """A size with how it is known: the source that states it, or the basis (reference, nominal,
     estimate) in bold and the source it rests on, if any."""
     cited = f": {source_line(dim.source)}" if dim.source else ""
-    basis = f"source{cited}" if dim.basis == "source" else f"**{md(dim.basis)}**{cited}"
+    basis = _("source") + cited if dim.basis == "source" else f"**{md(_(dim.basis))}**{cited}"
     note = f" — {md(dim.note)}" if dim.note else ""
-    return f"- **{label}: {md(number(dim.value))} {unit}** ({basis}){note}"
+    return f"- **{_(label)}: {md(number(dim.value))} {unit}** ({basis}){note}"
 
 
 def party_line(party: Party) -> str:
@@ -53,12 +60,12 @@ def pick_entry() -> str | None:
     """Without an id, a picker; the choice goes into the address so the page can be shared."""
     names = entry_names()
     chosen = st.selectbox(
-        "Choose an entry",
+        _("Choose an entry"),
         list(names),
         format_func=lambda i: names.get(i, i),
         index=None,
         key="entry_pick",
-        placeholder="Type a designation…",
+        placeholder=_("Type a designation…"),
     )
     if chosen:
         st.query_params["id"] = chosen
@@ -69,36 +76,41 @@ def header(entry: Entry) -> None:
     st.title(md(entry.name), anchor=False)
     scripts = [f"{md(text)} ({md(lang)})" for lang, text in entry.names.items()]
     if scripts:
-        st.markdown("**Other scripts:** " + " · ".join(scripts))
+        st.markdown("**" + _("Other scripts:") + "** " + " · ".join(scripts))
     if entry.aliases:
-        st.markdown("**Also known as:** " + " · ".join(md(a) for a in entry.aliases))
+        st.markdown("**" + _("Also known as:") + "** " + " · ".join(md(a) for a in entry.aliases))
     st.markdown(
-        f"**Category:** {md(term_label('categories', entry.category))} · "
-        f"**Origin:** {md(', '.join(entry.origin))} · **id:** {md(entry.id)}"
+        f"**{_('Category:')}** {md(term_label('categories', entry.category))} · "
+        f"**{_('Origin:')}** {md(', '.join(entry.origin))} · **id:** {md(entry.id)}"
     )
     st.text(entry.role)
+    if current_language().code != i18n.SOURCE_LANGUAGE:
+        st.caption(_(UNTRANSLATED))
 
 
 def hazards(entry: Entry) -> None:
     guidance = get_guidance() or {}
     warnings = guidance.get("category_warnings", {}).get(entry.category, [])
-    lines = [*entry.hazards, *warnings]
+    lines = [*entry.hazards, *(_(w) for w in warnings)]
     with st.container(key="hazards"):
-        st.error("**Hazards**\n\n" + "\n".join(f"- {md(line)}" for line in lines), icon=":material/warning:")
+        st.error(
+            "**" + _("Hazards") + "**\n\n" + "\n".join(f"- {md(line)}" for line in lines),
+            icon=":material/warning:",
+        )
 
 
 def pictures(entry: Entry) -> None:
     side = entry_picture(entry.id)
     drawing = entry_picture(entry.id, "drawing.svg")
     schematic = entry.geometry is not None and entry.geometry.schematic
-    note = " Schematic: proportions are not from a source." if schematic else ""
+    note = " " + _("Schematic: proportions are not from a source.") if schematic else ""
     if drawing:
-        st.image(str(drawing), caption=md(f"Drawing with dimensions.{note}"), width="stretch")
+        st.image(str(drawing), caption=md(_("Drawing with dimensions.") + note), width="stretch")
     if side:
-        st.image(str(side), caption=md(f"Side view as usually seen.{note}"), width="stretch")
+        st.image(str(side), caption=md(_("Side view as usually seen.") + note), width="stretch")
     photos = [(p, path) for p in get_photos(entry.id) if (path := entry_picture(entry.id, p.file))]
     if photos:
-        st.subheader(PHOTO_TEXT["heading"], anchor=False)
+        st.subheader(_(PHOTO_TEXT["heading"]), anchor=False)
     for index, (photo, path) in enumerate(photos):
         with st.container(key=f"photo_{index}"):
             st.image(str(path), width="stretch")
@@ -108,48 +120,48 @@ def pictures(entry: Entry) -> None:
 def features(entry: Entry) -> None:
     f = entry.features
     rows = [
-        ("Shape", term_label("shapes", f.shape)),
-        ("Stabilisation", term_label("stabilisation", f.stabilisation)),
-        ("Number of fins", str(f.fin_count)),
-        ("Fuze position", term_label("fuze_positions", f.fuze_position)),
-        ("Colours", ", ".join(term_label("colours", c) for c in f.colours)),
-        ("Marking script", term_label("marking_scripts", f.marking_script)),
+        (_("Shape"), term_label("shapes", f.shape)),
+        (_("Stabilisation"), term_label("stabilisation", f.stabilisation)),
+        (_("Number of fins"), str(f.fin_count)),
+        (_("Fuze position"), term_label("fuze_positions", f.fuze_position)),
+        (_("Colours"), ", ".join(term_label("colours", c) for c in f.colours)),
+        (_("Marking script"), term_label("marking_scripts", f.marking_script)),
     ]
     if f.marking_text:
-        rows.append(("Markings", " · ".join(f.marking_text)))
+        rows.append((_("Markings"), " · ".join(f.marking_text)))
     if f.mechanical:
-        rows.append(("Mechanical features", ", ".join(term_label("mechanical", m) for m in f.mechanical)))
+        rows.append((_("Mechanical features"), ", ".join(term_label("mechanical", m) for m in f.mechanical)))
     st.markdown("\n".join(f"- **{label}:** {md(value)}" for label, value in rows))
     if f.condition_notes:
-        st.markdown(f"**As found:** {md(f.condition_notes)}")
+        st.markdown(f"**{_('As found:')}** {md(f.condition_notes)}")
     if f.basis_note:
         st.caption(md(f.basis_note))
     if f.sources:
-        st.caption("Appearance sources: " + "; ".join(source_line(s) for s in f.sources))
+        st.caption(_("Appearance sources:") + " " + "; ".join(source_line(s) for s in f.sources))
     else:
-        st.caption("Appearance: our own reading, no source describes it.")
+        st.caption(_("Appearance: our own reading, no source describes it."))
 
 
 def history(entry: Entry) -> None:
     if entry.producers:
-        st.markdown("**Producers**\n\n" + "\n".join(party_line(p) for p in entry.producers))
+        st.markdown("**" + _("Producers") + "**\n\n" + "\n".join(party_line(p) for p in entry.producers))
     if entry.suppliers:
-        st.markdown("**Suppliers**\n\n" + "\n".join(party_line(p) for p in entry.suppliers))
+        st.markdown("**" + _("Suppliers") + "**\n\n" + "\n".join(party_line(p) for p in entry.suppliers))
     if entry.used_in:
         lines = [
             f"- **{md(u.country)} {md(u.years)}**{' — ' + md(u.note) if u.note else ''} · "
             + source_line(u.source)
             for u in entry.used_in
         ]
-        st.markdown("**Documented use**\n\n" + "\n".join(lines))
+        st.markdown("**" + _("Documented use") + "**\n\n" + "\n".join(lines))
     if not (entry.producers or entry.suppliers or entry.used_in):
-        st.caption("No producers, suppliers or documented use recorded yet.")
+        st.caption(_("No producers, suppliers or documented use recorded yet."))
 
 
 def lookalikes(entry: Entry) -> None:
     if not entry.lookalikes:
         return
-    st.subheader("Look-alikes", anchor=False)
+    st.subheader(_("Look-alikes"), anchor=False)
     names = entry_names()
     for other in entry.lookalikes:
         with st.container(border=True, key=f"lookalike_{other.id}"):
@@ -159,14 +171,14 @@ def lookalikes(entry: Entry) -> None:
                 icon=":material/arrow_forward:",
                 query_params={"id": other.id},
             )
-            st.text(f"How to tell them apart: {other.how_to_tell}")
+            st.text(_("How to tell them apart:") + " " + other.how_to_tell)
 
 
 def sheet_download(entry: Entry) -> None:
     """The one-page reference sheet, made by the library only when the button is pressed."""
     engine = get_engine()
     st.download_button(
-        "Download reference sheet (PDF)",
+        _("Download reference sheet (PDF)"),
         data=lambda: export.pdf_bytes(engine, [entry]),
         file_name=f"{entry.id}.pdf",
         mime="application/pdf",
@@ -180,7 +192,9 @@ entry_id = st.query_params.get("id") or pick_entry()
 entry = get_entry(entry_id) if entry_id else None
 if entry_id and entry is None:
     st.error(
-        f"There is no entry with the id “{md(entry_id)}”. Choose one below or search on the Browse page."
+        _("There is no entry with the id “{id}”. Choose one below or search on the Browse page.").format(
+            id=md(entry_id)
+        )
     )
     pick_entry()
 elif entry is not None:
@@ -191,20 +205,20 @@ elif entry is not None:
     with left:
         pictures(entry)
     with right:
-        st.subheader("Dimensions", anchor=False)
+        st.subheader(_("Dimensions"), anchor=False)
         dims = [
             dimension_line(label, unit, dim)
             for name, label, unit in DIMENSIONS
             if (dim := getattr(entry.dimensions, name)) is not None
         ]
-        st.markdown("\n".join(dims) if dims else "No dimensions recorded.")
-        st.subheader("What you can see", anchor=False)
+        st.markdown("\n".join(dims) if dims else _("No dimensions recorded."))
+        st.subheader(_("What you can see"), anchor=False)
         features(entry)
-    st.subheader("Who made it and where it was used", anchor=False)
+    st.subheader(_("Who made it and where it was used"), anchor=False)
     history(entry)
     lookalikes(entry)
     if entry.notes:
-        st.subheader("Notes", anchor=False)
+        st.subheader(_("Notes"), anchor=False)
         st.text(entry.notes)
-    st.subheader("Sources", anchor=False)
+    st.subheader(_("Sources"), anchor=False)
     st.markdown("\n".join(f"{i}. {source_line(key)}" for i, key in enumerate(entry.sources, 1)))

@@ -12,7 +12,7 @@ import streamlit as st
 from ordnance_db import export
 from ordnance_db.export import PAPERS
 from ordnance_db.search import Query
-from views.common import _, entry_names, filter_panel, get_engine, get_searcher, md
+from views.common import _, entry_names, filter_panel, get_engine, get_searcher, md, ngettext
 
 MODES = ("filters", "ids")
 
@@ -33,12 +33,14 @@ def producer(kind: str, ids: list[str], query: Query | None, paper: str) -> Call
     return make
 
 
-st.title("Export")
+st.title(_("Export"))
 query = filter_panel("export")
 mode = st.radio(
-    "What to export",
+    _("What to export"),
     MODES,
-    format_func=lambda m: {"filters": "The current filters (as on Browse)", "ids": "Entries I choose"}[m],
+    format_func=lambda m: {"filters": _("The current filters (as on Browse)"), "ids": _("Entries I choose")}[
+        m
+    ],
     key="export_mode",
     horizontal=True,
 )
@@ -47,7 +49,11 @@ selected_query: Query | None = query
 if mode == "ids":
     names = entry_names()
     ids = st.multiselect(
-        "Entries", list(names), format_func=lambda i: names.get(i, i), key="export_ids", placeholder="Choose"
+        _("Entries"),
+        list(names),
+        format_func=lambda i: names.get(i, i),
+        key="export_ids",
+        placeholder=_("Choose"),
     )
     selected_query = None
     count = len(ids)
@@ -57,24 +63,27 @@ else:
 
 description = export.describe_selection(ids, selected_query)
 with st.container(key="export_selection"):
-    st.markdown(f"**{count}** entr{'y' if count == 1 else 'ies'} · {md(description)}")
-paper = st.selectbox("Paper size (PDF)", PAPERS, key="export_paper", width=220)
+    counted = ngettext("**{count}** entry", "**{count}** entries", count)
+    st.markdown(counted.format(count=count) + f" · {md(description)}")
+paper = st.selectbox(_("Paper size (PDF)"), PAPERS, key="export_paper", width=220)
 if count == 0:
-    st.info("The selection is empty: choose entries or loosen the filters.")
+    st.info(_("The selection is empty: choose entries or loosen the filters."))
 st.caption(
-    "One entry gives its one-page reference sheet; several give a field booklet with a cover, contents "
-    "and an index of every name in every script. A booklet of the whole catalog takes some seconds."
+    _(
+        "One entry gives its one-page reference sheet; several give a field booklet with a cover, contents "
+        "and an index of every name in every script. A booklet of the whole catalog takes some seconds."
+    )
 )
 stem = "uxo-reference-sheet" if count == 1 else "uxo-field-booklet"
 formats = (
-    ("pdf", "PDF", f"{stem}.pdf", "application/pdf", ":material/picture_as_pdf:"),
-    ("csv", "CSV table", "uxo-catalog.csv", "text/csv", ":material/table:"),
-    ("json", "JSON", "uxo-catalog.json", "application/json", ":material/data_object:"),
+    ("pdf", _("Download PDF"), f"{stem}.pdf", "application/pdf", ":material/picture_as_pdf:"),
+    ("csv", _("Download CSV table"), "uxo-catalog.csv", "text/csv", ":material/table:"),
+    ("json", _("Download JSON"), "uxo-catalog.json", "application/json", ":material/data_object:"),
 )
 with st.container(horizontal=True, key="export_buttons"):
     for kind, label, file_name, mime, icon in formats:
         st.download_button(
-            f"Download {label}",
+            label,
             data=producer(kind, ids, selected_query, paper),
             file_name=file_name,
             mime=mime,

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 from PIL import Image, ImageDraw
 
+from ordnance_db.i18n import N_
 from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image
 from ordnance_db.matcher import MatchRefused, MatchResult, Suggestion, match_photo
 from ordnance_db.search import Query
@@ -32,46 +33,54 @@ from views.uploads import release_uploads_of_departed_sessions
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif"]
 CROP_KEYS = ("crop_x0", "crop_y0", "crop_x1", "crop_y1")
-REASONS = {"shape": "shape", "colour": "colour", "texture": "texture", "size": "size fit"}
+REASONS = {"shape": N_("shape"), "colour": N_("colour"), "texture": N_("texture"), "size": N_("size fit")}
 _CACHE = "_match_cache"
 LOAD_WAIT_S = 20.0
 """How long the page waits for a current index to load from var/ before saying it is getting ready."""
 REFRESH_S = 3.0
 PHOTO_SCORES = "key_photo_scores"
 """The current photo's suggestion scores, which the questions path combines with its answers."""
-HOW = {"photo": "From a photo", "questions": "By questions (no photo needed)"}
+SOURCES = {"upload": N_("Upload a photo"), "camera": N_("Take a photo now")}
+HOW = {"photo": N_("From a photo"), "questions": N_("By questions (no photo needed)")}
+MATCH_MESSAGES = (
+    N_("Possible match found. This is a suggestion only: treat the item as dangerous."),
+    N_("No confident match. The suggestions below are tentative: treat the item as dangerous."),
+)
+"""The two sentences of `MatchResult.message`, marked here for extraction (a test checks they match)."""
 
 
 def hints() -> tuple[set[str] | None, float | None]:
     """Optional hints: category and colour become a Query (the Searcher gives the allowed ids)."""
     vocabulary = get_vocabulary()
-    with st.expander("Hints (optional): what you can tell from where you stand", expanded=False):
+    with st.expander(_("Hints (optional): what you can tell from where you stand"), expanded=False):
         categories = st.multiselect(
-            "Category",
+            _("Category"),
             list(vocabulary.get("categories", {})),
-            format_func=lambda t: vocabulary["categories"][t].label,
+            format_func=lambda t: _(vocabulary["categories"][t].label),
             key="hint_category",
-            placeholder="Any",
+            placeholder=_("Any"),
         )
         colours = st.multiselect(
-            "Colours",
+            _("Colours"),
             list(vocabulary.get("colours", {})),
-            format_func=lambda t: vocabulary["colours"][t].label,
+            format_func=lambda t: _(vocabulary["colours"][t].label),
             key="hint_colour",
-            placeholder="Any",
+            placeholder=_("Any"),
         )
         length = st.number_input(
-            "Approximate length (mm, 0 if unknown)",
+            _("Approximate length (mm, 0 if unknown)"),
             min_value=0,
             max_value=20000,
             step=10,
             key="hint_length",
         )
         st.caption(
-            "To estimate a length, compare the item with something of known size next to it or at "
-            "the same distance: a standard A4 sheet is 297 mm long, a 1.5 L bottle about 330 mm, a "
-            "bank card 86 mm. Only compare from where you stand; never go closer or put anything "
-            "next to the item."
+            _(
+                "To estimate a length, compare the item with something of known size next to it or at "
+                "the same distance: a standard A4 sheet is 297 mm long, a 1.5 L bottle about 330 mm, a "
+                "bank card 86 mm. Only compare from where you stand; never go closer or put anything "
+                "next to the item."
+            )
         )
     allowed = None
     if categories or colours:
@@ -83,19 +92,20 @@ def hints() -> tuple[set[str] | None, float | None]:
 def photo() -> bytes | None:
     """The photo's bytes, from an upload or the camera (asked for only when chosen)."""
     source = st.segmented_control(
-        "Photo from",
-        ["Upload a photo", "Take a photo now"],
-        default="Upload a photo",
+        _("Photo from"),
+        list(SOURCES),
+        format_func=lambda s: _(SOURCES[s]),
+        default="upload",
         key="photo_source",
     )
-    if source == "Take a photo now":
-        shot = st.camera_input("Take the photo from where you are standing", key="photo_camera")
+    if source == "camera":
+        shot = st.camera_input(_("Take the photo from where you are standing"), key="photo_camera")
         return shot.getvalue() if shot is not None else None
     uploaded = st.file_uploader(
-        "Photo of the item (JPEG, PNG, WebP, HEIC or GIF)",
+        _("Photo of the item (JPEG, PNG, WebP, HEIC or GIF)"),
         type=PHOTO_TYPES,
         key="photo_upload",
-        help="The photo is analysed in memory and never stored. Location and other metadata are dropped.",
+        help=_("The photo is analysed in memory and never stored. Location and other metadata are dropped."),
     )
     return uploaded.getvalue() if uploaded is not None else None
 
@@ -120,51 +130,55 @@ def crop_box(detected: tuple[int, int, int, int], size: tuple[int, int], digest:
         st.session_state["_crop_for"] = digest
     width, height = size
     limits = (width, height, width, height)
-    labels = ("Left", "Top", "Right", "Bottom")
+    labels = (_("Left"), _("Top"), _("Right"), _("Bottom"))
     for row in (0, 2):
         columns = st.columns(2)
         for column, i in zip(columns, (row, row + 1), strict=True):
             with column:
                 st.number_input(
-                    f"{labels[i]} (px)", min_value=0, max_value=int(limits[i]), step=5, key=CROP_KEYS[i]
+                    _("{side} (px)").format(side=labels[i]),
+                    min_value=0,
+                    max_value=int(limits[i]),
+                    step=5,
+                    key=CROP_KEYS[i],
                 )
 
     def reset() -> None:
         for key, value in zip(CROP_KEYS, detected, strict=True):
             st.session_state[key] = int(value)
 
-    st.button("Reset to the detected box", key="crop_reset", on_click=reset, icon=":material/crop_free:")
+    st.button(_("Reset to the detected box"), key="crop_reset", on_click=reset, icon=":material/crop_free:")
     return tuple(int(st.session_state[k]) for k in CROP_KEYS)
 
 
 def reason_text(name: str, value: float) -> str:
     """One reason in words: a similarity for shape, colour, texture and size; yes/no for the hints."""
     if name == "hints":
-        return "fits your hints" if value >= 0.5 else "does not fit your hints"
-    return f"{REASONS.get(name, name)} {value:.0%}"
+        return _("fits your hints") if value >= 0.5 else _("does not fit your hints")
+    return f"{_(REASONS.get(name, name))} {value:.0%}"
 
 
 def suggestion_card(rank: int, suggestion: Suggestion, crop: Image.Image) -> None:
     with st.container(border=True, key=f"suggestion_{rank}"):
         mine, theirs, about = st.columns([1, 2, 3], vertical_alignment="center")
         with mine:
-            st.image(crop, caption="Your photo")
+            st.image(crop, caption=_("Your photo"))
         with theirs:
             thumb = side_thumbnail(suggestion.id)
             if thumb:
-                st.image(thumb, caption="Catalog side view", width="stretch")
+                st.image(thumb, caption=_("Catalog side view"), width="stretch")
         with about:
             st.markdown(f"**{rank}. {md(suggestion.name)}**")
             if suggestion.tentative:
-                st.badge("Tentative", color="orange", icon=":material/help:")
+                st.badge(_("Tentative"), color="orange", icon=":material/help:")
             else:
-                st.badge("Closest match, still unconfirmed", color="blue", icon=":material/info:")
-            st.markdown(f"Score **{suggestion.score:.0%}**")
+                st.badge(_("Closest match, still unconfirmed"), color="blue", icon=":material/info:")
+            st.markdown(_("Score **{score}**").format(score=f"{suggestion.score:.0%}"))
             reasons = [reason_text(name, value) for name, value in suggestion.reasons.items()]
-            st.caption("Why: " + " · ".join(reasons))
+            st.caption(_("Why:") + " " + " · ".join(reasons))
             st.page_link(
                 ENTRY_PAGE,
-                label="Open entry",
+                label=_("Open entry"),
                 icon=":material/arrow_forward:",
                 query_params={"id": suggestion.id},
             )
@@ -191,10 +205,12 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
         return
     picture, controls = st.columns([3, 2], gap="large")
     with controls:
-        st.subheader("Where is the item?", anchor=False)
+        st.subheader(_("Where is the item?"), anchor=False)
         st.caption(
-            "The box shows what was analysed. If it missed the item, move its edges "
-            "(in pixels of the picture)."
+            _(
+                "The box shows what was analysed. If it missed the item, move its edges "
+                "(in pixels of the picture)."
+            )
         )
         crop = crop_box(first.box, first.size, digest)
     result = first
@@ -202,7 +218,7 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
     if crop != tuple(first.box):
         if x1 - x0 < 8 or y1 - y0 < 8:
             with controls:
-                st.error("The box is empty: Right must be larger than Left, and Bottom larger than Top.")
+                st.error(_("The box is empty: Right must be larger than Left, and Bottom larger than Top."))
             return
         try:
             with PHOTO_WORK.hold():
@@ -216,14 +232,14 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
     framed = image.convert("RGB")
     ImageDraw.Draw(framed).rectangle(result.box, outline=(255, 0, 160), width=3)
     with picture:
-        st.image(framed, caption="Your photo with the analysed box", width="stretch")
+        st.image(framed, caption=_("Your photo with the analysed box"), width="stretch")
 
-    st.subheader("Suggestions", anchor=False)
+    st.subheader(_("Suggestions"), anchor=False)
     with st.container(key="match_message"):
         if result.confident:
-            st.info(result.message, icon=":material/info:")
+            st.info(_(result.message), icon=":material/info:")
         else:
-            st.warning(result.message, icon=":material/warning:")
+            st.warning(_(result.message), icon=":material/warning:")
     st.session_state[PHOTO_SCORES] = {s.id: s.score for s in result.suggestions}
     cropped = image.convert("RGB").crop(result.box)
     cropped.thumbnail((180, 140))
@@ -239,8 +255,10 @@ def getting_ready(job: MatcherJob) -> bool:
     if job.error is not None:
         with st.container(key="matcher_status"):
             st.error(
-                "The photo matcher could not be prepared, so photo identification is not available. "
-                "The other pages work. Ask whoever runs this service to check its log.",
+                _(
+                    "The photo matcher could not be prepared, so photo identification is not available. "
+                    "The other pages work. Ask whoever runs this service to check its log."
+                ),
                 icon=":material/error:",
             )
         return False
@@ -249,12 +267,16 @@ def getting_ready(job: MatcherJob) -> bool:
     def status() -> None:
         if job.ready or job.error is not None:
             st.rerun(scope="app")
-        progress = f" ({job.done} of {job.total} entries)" if job.total else ""
+        progress = (
+            " " + _("({done} of {total} entries)").format(done=job.done, total=job.total) if job.total else ""
+        )
         with st.container(key="matcher_status"):
             st.info(
-                "The photo matcher is getting ready: its index is built once after an update, "
-                f"which takes about a minute{progress}. This page will continue by itself; "
-                "the other pages work meanwhile.",
+                _(
+                    "The photo matcher is getting ready: its index is built once after an update, "
+                    "which takes about a minute{progress}. This page will continue by itself; "
+                    "the other pages work meanwhile."
+                ).format(progress=progress),
                 icon=":material/hourglass_top:",
             )
 
@@ -263,17 +285,19 @@ def getting_ready(job: MatcherJob) -> bool:
 
 
 release_uploads_of_departed_sessions()  # uploads of sessions that left are let go (issue 14)
-st.title("Identify from a photo")
+st.title(_("Identify from a photo"))
 with st.container(key="photo_warning"):
     st.error(
-        "**Do not go closer to take a photo.** A photo from where you are standing is enough. "
-        "Never touch, move or uncover the item to get a better picture.",
+        _(
+            "**Do not go closer to take a photo.** A photo from where you are standing is enough. "
+            "Never touch, move or uncover the item to get a better picture."
+        ),
         icon=":material/front_hand:",
     )
 how = st.segmented_control(
-    "How to identify",
+    _("How to identify"),
     list(HOW),
-    format_func=HOW.get,
+    format_func=lambda how: _(HOW[how]),
     default="photo",
     key="identify_how",
     label_visibility="collapsed",
@@ -288,6 +312,8 @@ elif getting_ready(matcher_job()):  # not st.stop(): app.py still draws the safe
     else:
         st.session_state.pop(PHOTO_SCORES, None)
         st.caption(
-            "The photo is analysed in memory and never stored. Suggestions compare its shape, colour "
-            "and texture with drawings of every catalog entry; they are never proof of what an item is."
+            _(
+                "The photo is analysed in memory and never stored. Suggestions compare its shape, colour "
+                "and texture with drawings of every catalog entry; they are never proof of what an item is."
+            )
         )

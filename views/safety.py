@@ -4,24 +4,26 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views.common import get_guidance, md, source_line, term_label
+from views.common import _, get_guidance, md, source_line, term_label
 
 guidance = get_guidance()
-st.title("Safety")
+st.title(_("Safety"))
 if not guidance:
     st.error(
-        "The safety guidance is missing from this catalog build. Do not touch or move the item; report it."
+        _("The safety guidance is missing from this catalog build. Do not touch or move the item; report it.")
     )
 else:
-    st.header(md(guidance["title"]), anchor=False)
+    st.header(md(_(guidance["title"])), anchor=False)
     with st.container(key="safety_full", border=True):
-        st.markdown("\n".join(f"1. {md(line)}" for line in guidance.get("panel", [])))
+        st.markdown("\n".join(f"1. {md(_(line))}" for line in guidance.get("panel", [])))
 
     contacts = guidance.get("contacts", [])
-    st.subheader("Reporting contacts", anchor=False)
+    st.subheader(_("Reporting contacts"), anchor=False)
     st.caption(
-        "Only contacts published by an official source are listed. Elsewhere, call the police or the "
-        "emergency services."
+        _(
+            "Only contacts published by an official source are listed. Elsewhere, call the police or the "
+            "emergency services."
+        )
     )
     for i, contact in enumerate(contacts):
         with st.container(border=True, key=f"contact_{i}"):
@@ -29,15 +31,15 @@ else:
             st.markdown(f"**{md(contact['country'])} · {md(contact['label'])}: {md(numbers)}**")
             if contact.get("note"):
                 st.text(contact["note"])
-            st.caption("Source: " + source_line(contact["source"]))
+            st.caption(_("Source:") + " " + source_line(contact["source"]))
 
-    st.subheader("Warnings by kind of item", anchor=False)
+    st.subheader(_("Warnings by kind of item"), anchor=False)
     for category, warnings in guidance.get("category_warnings", {}).items():
         with st.expander(term_label("categories", category)):
-            st.markdown("\n".join(f"- {md(w)}" for w in warnings))
+            st.markdown("\n".join(f"- {md(_(w))}" for w in warnings))
 
-    st.subheader("Standards this guidance follows", anchor=False)
+    st.subheader(_("Standards this guidance follows"), anchor=False)
     st.caption(
-        "Written in our own words, following these public standards of mine action (cited, not copied)."
+        _("Written in our own words, following these public standards of mine action (cited, not copied).")
     )
     st.markdown("\n".join(f"- {source_line(key)}" for key in guidance.get("standards", [])))
