@@ -9,9 +9,10 @@ import streamlit as st
 from sqlalchemy.exc import SQLAlchemyError
 
 from ordnance_db import db
-from views.common import ENTRY_PAGE, _, matcher_job, safety_banner, safety_panel
+from views.common import ENTRY_PAGE, _, keep_choices, matcher_job, safety_banner, safety_panel, top_bar
 
 st.set_page_config(page_title=_("UXO identification reference"), page_icon="⚠️", layout="wide")
+keep_choices()  # ?lang= and ?country= before any text: page titles are in the reader's language
 
 browse = st.Page("views/browse.py", title=_("Browse"), icon=":material/search:", default=True)
 pages = [
@@ -33,6 +34,7 @@ entry_id = st.query_params.get("id")
 if page.url_path == browse.url_path and entry_id:
     st.switch_page(ENTRY_PAGE, query_params={"id": entry_id})
 try:
+    top_bar()
     safety_banner()
     page.run()
     safety_panel()

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import gettext
 import io
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -80,6 +81,15 @@ def get_language(code: str | None) -> Language:
             if lang.code == base:
                 return lang
     return languages()[0]
+
+
+def country_name(code: str, language: str) -> str:
+    """A country's name in a language, from CLDR (`SY` -> "سوريا" in Arabic); the code when unknown."""
+    try:
+        territories = Locale.parse(language).territories
+    except (ValueError, UnknownLocaleError):
+        return code
+    return territories.get(code.upper(), code)
 
 
 def best_match(accept_language: str | None) -> str:
@@ -180,6 +190,43 @@ def extract(output: Path = TEMPLATE) -> Path:
     with contextlib.chdir(ROOT):  # locations relative to the project, the same on every machine
         CommandLineInterface().run(["pybabel", "-q", *EXTRACT_ARGS, "--output-file", str(output), "."])
     return output
+
+
+PLACEHOLDER = re.compile(r"\{(\w*)[^{}]*\}")
+
+
+def placeholders(text: str) -> set[str]:
+    """The `{name}` fields of a message, which its translation must keep (and only those)."""
+    return set(PLACEHOLDER.findall(text))
+
+
+def catalogue_problems(path: Path, template: Path = TEMPLATE) -> list[str]:
+    """What keeps a language's catalogue from being complete against the template: a message missing,
+    empty or fuzzy, or a translation whose {placeholders} differ. Empty when it is complete."""
+    with template.open("rb") as f:
+        wanted = read_po(f)
+    code = path.parent.parent.name
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=code)
+    problems: list[str] = []
+    for message in wanted:
+        if not message.id:
+            continue
+        ids = message.id if isinstance(message.id, tuple) else (message.id,)
+        found = catalog.get(ids[0])
+        translated = () if found is None else found.string
+        translated = translated if isinstance(translated, tuple) else (translated,)
+        if not translated or not all(translated):
+            problems.append(f"{path}: not translated: {ids[0]!r}")
+            continue
+        if found is not None and found.fuzzy:
+            problems.append(f"{path}: marked fuzzy (needs review): {ids[0]!r}")
+        expected = set().union(*(placeholders(i) for i in ids))
+        for text in translated:
+            if placeholders(text) != expected:
+                got = sorted(placeholders(text))
+                problems.append(f"{path}: placeholders {got} instead of {sorted(expected)}: {ids[0]!r}")
+    return problems
 
 
 if __name__ == "__main__":  # python -m ordnance_db.i18n extract [OUTPUT]

@@ -49,14 +49,47 @@ SAFETY_PAGE = "views/safety.py"
 # --- interface language ------------------------------------------------------------------------
 
 LANG_PARAM = "lang"
+COUNTRY_PARAM = "country"
+LANG_PICKER = "pick_language"
+COUNTRY_PICKER = "pick_country"
+_CHOSEN = "_chosen_params"
+"""Session copy of the language and country from the URL or the pickers: page navigation drops the
+query string, and `keep_choices` puts them back so the address always carries them."""
+
+
+def _chosen() -> dict[str, str]:
+    return st.session_state.setdefault(_CHOSEN, {})
+
+
+def keep_choices() -> None:
+    """The URL's ?lang= and ?country= win; when navigation dropped them, the session's choice returns."""
+    chosen = _chosen()
+    for param in (LANG_PARAM, COUNTRY_PARAM):
+        value = st.query_params.get(param)
+        if value:
+            chosen[param] = value
+        elif chosen.get(param):
+            st.query_params[param] = chosen[param]
 
 
 def current_language() -> i18n.Language:
-    """The reader's language: `?lang=` in the URL, else the browser's Accept-Language, else English."""
-    requested = st.query_params.get(LANG_PARAM)
+    """The reader's language: `?lang=` in the URL (or the session's choice), else the browser's
+    Accept-Language, else English."""
+    requested = st.query_params.get(LANG_PARAM) or _chosen().get(LANG_PARAM)
     if requested:
         return i18n.get_language(requested)
     return i18n.get_language(i18n.best_match(st.context.headers.get("Accept-Language")))
+
+
+def current_country() -> str | None:
+    """The reader's country as an upper-case ISO code (`?country=SY`), or None when not chosen."""
+    code = str(st.query_params.get(COUNTRY_PARAM) or _chosen().get(COUNTRY_PARAM) or "").strip().upper()
+    return code if re.fullmatch(r"[A-Z]{2}", code) else None
+
+
+def country_name(code: str) -> str:
+    """A country's name in the reader's language (CLDR data through Babel), or its code."""
+    return i18n.country_name(code, current_language().code)
 
 
 def _(message: str) -> str:
@@ -67,6 +100,72 @@ def _(message: str) -> str:
 def ngettext(singular: str, plural: str, n: int) -> str:
     """Text that depends on a count, with the language's own plural forms (Arabic has six)."""
     return i18n.translations(current_language().code, "app").ngettext(singular, plural, n)
+
+
+def _picked(param: str, key: str) -> None:
+    """Picker callback: the choice goes into the session and the address."""
+    value = st.session_state.get(key) or ""
+    if value:
+        _chosen()[param] = value
+        st.query_params[param] = value
+    else:
+        _chosen().pop(param, None)
+        st.query_params.pop(param, None)
+
+
+def report_countries() -> list[str]:
+    """Countries offered by the country picker: those with reporting contacts or documented use."""
+    guidance = get_guidance() or {}
+    codes = {str(c.get("country", "")).upper() for c in guidance.get("contacts", [])}
+    codes |= {f.value.upper() for f in get_searcher().facets(Query()).get("used-in", [])}
+    return sorted((c for c in codes if re.fullmatch(r"[A-Z]{2}", c)), key=country_name)
+
+
+def direction_script(lang: i18n.Language) -> str:
+    """A script setting the page's `lang` and `dir` (from Babel's locale data, never from user text)."""
+    return (
+        f"<script>document.documentElement.lang = {lang.code!r}; "
+        f"document.documentElement.dir = {lang.direction!r};</script>"
+    )
+
+
+def top_bar() -> None:
+    """Language and country pickers at the top of every page (on the page, not in the sidebar a phone
+    hides), compact enough for one line of a 390 px phone; the page direction follows the language."""
+    lang = current_language()
+    country = current_country() or ""
+    st.session_state[LANG_PICKER] = lang.code
+    st.session_state[COUNTRY_PICKER] = country
+    countries = report_countries()
+    if country and country not in countries:
+        countries.append(country)
+    with st.container(key="top_bar", horizontal=True, horizontal_alignment="right", gap="small"):
+        st.html(direction_script(lang), unsafe_allow_javascript=True, width="content")
+        st.selectbox(
+            _("Language"),
+            i18n.language_codes(),
+            format_func=lambda code: i18n.get_language(code).name,
+            key=LANG_PICKER,
+            on_change=_picked,
+            args=(LANG_PARAM, LANG_PICKER),
+            label_visibility="collapsed",
+            width=PICKER_WIDTH,
+        )
+        st.selectbox(
+            _("Country"),
+            ["", *countries],
+            format_func={c: country_name(c) if c else _("Your country?") for c in ["", *countries]}.get,
+            key=COUNTRY_PICKER,
+            on_change=_picked,
+            args=(COUNTRY_PARAM, COUNTRY_PICKER),
+            label_visibility="collapsed",
+            width=PICKER_WIDTH,
+            help=_("Sets the reporting contacts shown on every page."),
+        )
+
+
+PICKER_WIDTH = 150
+"""Width of the language and country pickers (px): both and a gap fit a 390 px phone."""
 
 
 # --- cached library objects --------------------------------------------------------------------
@@ -268,6 +367,13 @@ def entry_picture(entry_id: str, name: str = "side.png") -> Path | None:
     return path if path.is_file() else None
 
 
+MATCH_MESSAGES = (
+    i18n.N_("Possible match found. This is a suggestion only: treat the item as dangerous."),
+    i18n.N_("No confident match. The suggestions below are tentative: treat the item as dangerous."),
+)
+"""The two sentences of `MatchResult.message` (the Identify page shows them), marked for extraction
+here so the matcher's code, and so its index digest, stays untouched (a test checks they match)."""
+
 PHOTO_TEXT = {
     "heading": i18n.N_("Reference photos"),
     "photo": i18n.N_("Photo"),
@@ -339,7 +445,23 @@ def _kept_params() -> dict[str, str]:
     return {k: v for k in KEPT_PARAMS if (v := st.query_params.get(k))}
 
 
-KEPT_PARAMS = (LANG_PARAM, "country")
+KEPT_PARAMS = (LANG_PARAM, COUNTRY_PARAM)
+
+
+def country_contacts(guidance: dict[str, Any], country: str) -> str:
+    """Where to report in the reader's country, as Markdown: its official contacts, or the fallback."""
+    contacts = [c for c in guidance.get("contacts", []) if str(c.get("country", "")).upper() == country]
+    name = md(country_name(country))
+    if not contacts:
+        return _(
+            "No official reporting contact is listed for {country}: call the police or the emergency "
+            "services."
+        ).format(country=name)
+    lines = [
+        f"- {md(c['label'])}: **{md(', '.join([*c.get('numbers', []), *c.get('channels', [])]))}**"
+        for c in contacts
+    ]
+    return "**" + _("Report in {country}:").format(country=name) + "**\n" + "\n".join(lines)
 
 
 def safety_panel() -> None:
@@ -351,6 +473,10 @@ def safety_panel() -> None:
             return
         st.markdown(f"**:material/warning: {md(_(guidance['title']))}**")
         st.markdown("\n".join(f"- {md(_(line))}" for line in guidance.get("panel", [])))
+        country = current_country()
+        if country:
+            with st.container(key="country_contacts"):
+                st.markdown(country_contacts(guidance, country))
         st.page_link(
             SAFETY_PAGE,
             label=_("Safety and contacts"),
@@ -473,10 +599,13 @@ def _term_filter(
         term = field_terms.get(value)
         return f"{_(term.label) if term else value} ({counts.get(value, 0)})"
 
+    # labels made here, in the page's run and language, so formatting never depends on the caller
+    labels = {v: label(v) for v in {*options, *chosen}}
+
     st.multiselect(
         _(f.label),
         options,
-        format_func=label,
+        format_func=lambda value: labels.get(value, value),
         key=filter_key(f.name),
         help=_term_help(f.help, field_terms),
         placeholder=_("Any"),
@@ -579,6 +708,7 @@ def filter_panel(owner: str) -> Query:
             for f in more:
                 draw(f, FIELD_WIDTH)
         _size_filters(searcher.range_stats(current), range_errors)
-        st.selectbox(_("Sort by"), SORTS, format_func=_sort_label, key=SORT_KEY, width=FIELD_WIDTH)
+        labels = {sort: _sort_label(sort) for sort in SORTS}
+        st.selectbox(_("Sort by"), SORTS, format_func=labels.get, key=SORT_KEY, width=FIELD_WIDTH)
     _keep_filters(owner)
     return current

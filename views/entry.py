@@ -81,7 +81,7 @@ def header(entry: Entry) -> None:
         st.markdown("**" + _("Also known as:") + "** " + " · ".join(md(a) for a in entry.aliases))
     st.markdown(
         f"**{_('Category:')}** {md(term_label('categories', entry.category))} · "
-        f"**{_('Origin:')}** {md(', '.join(entry.origin))} · **id:** {md(entry.id)}"
+        f"**{_('Origin:')}** {md(', '.join(entry.origin))} · **{_('id')}:** {md(entry.id)}"
     )
     st.text(entry.role)
     if current_language().code != i18n.SOURCE_LANGUAGE:

@@ -38,9 +38,7 @@ query = filter_panel("export")
 mode = st.radio(
     _("What to export"),
     MODES,
-    format_func=lambda m: {"filters": _("The current filters (as on Browse)"), "ids": _("Entries I choose")}[
-        m
-    ],
+    format_func={"filters": _("The current filters (as on Browse)"), "ids": _("Entries I choose")}.get,
     key="export_mode",
     horizontal=True,
 )

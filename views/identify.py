@@ -42,11 +42,6 @@ PHOTO_SCORES = "key_photo_scores"
 """The current photo's suggestion scores, which the questions path combines with its answers."""
 SOURCES = {"upload": N_("Upload a photo"), "camera": N_("Take a photo now")}
 HOW = {"photo": N_("From a photo"), "questions": N_("By questions (no photo needed)")}
-MATCH_MESSAGES = (
-    N_("Possible match found. This is a suggestion only: treat the item as dangerous."),
-    N_("No confident match. The suggestions below are tentative: treat the item as dangerous."),
-)
-"""The two sentences of `MatchResult.message`, marked here for extraction (a test checks they match)."""
 
 
 def hints() -> tuple[set[str] | None, float | None]:
@@ -56,14 +51,14 @@ def hints() -> tuple[set[str] | None, float | None]:
         categories = st.multiselect(
             _("Category"),
             list(vocabulary.get("categories", {})),
-            format_func=lambda t: _(vocabulary["categories"][t].label),
+            format_func={t: _(term.label) for t, term in vocabulary.get("categories", {}).items()}.get,
             key="hint_category",
             placeholder=_("Any"),
         )
         colours = st.multiselect(
             _("Colours"),
             list(vocabulary.get("colours", {})),
-            format_func=lambda t: _(vocabulary["colours"][t].label),
+            format_func={t: _(term.label) for t, term in vocabulary.get("colours", {}).items()}.get,
             key="hint_colour",
             placeholder=_("Any"),
         )
@@ -94,7 +89,7 @@ def photo() -> bytes | None:
     source = st.segmented_control(
         _("Photo from"),
         list(SOURCES),
-        format_func=lambda s: _(SOURCES[s]),
+        format_func={s: _(label) for s, label in SOURCES.items()}.get,
         default="upload",
         key="photo_source",
     )
@@ -297,7 +292,7 @@ with st.container(key="photo_warning"):
 how = st.segmented_control(
     _("How to identify"),
     list(HOW),
-    format_func=lambda how: _(HOW[how]),
+    format_func={how: _(label) for how, label in HOW.items()}.get,
     default="photo",
     key="identify_how",
     label_visibility="collapsed",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views.common import _, get_guidance, md, source_line, term_label
+from views.common import _, country_name, current_country, get_guidance, md, source_line, term_label
 
 guidance = get_guidance()
 st.title(_("Safety"))
@@ -17,7 +17,10 @@ else:
     with st.container(key="safety_full", border=True):
         st.markdown("\n".join(f"1. {md(_(line))}" for line in guidance.get("panel", [])))
 
-    contacts = guidance.get("contacts", [])
+    country = current_country()
+    contacts = sorted(  # the reader's country first, the rest in the guidance's order
+        guidance.get("contacts", []), key=lambda c: str(c.get("country", "")).upper() != country
+    )
     st.subheader(_("Reporting contacts"), anchor=False)
     st.caption(
         _(
@@ -28,7 +31,7 @@ else:
     for i, contact in enumerate(contacts):
         with st.container(border=True, key=f"contact_{i}"):
             numbers = ", ".join([*contact.get("numbers", []), *contact.get("channels", [])])
-            st.markdown(f"**{md(contact['country'])} · {md(contact['label'])}: {md(numbers)}**")
+            st.markdown(f"**{md(country_name(contact['country']))} · {md(contact['label'])}: {md(numbers)}**")
             if contact.get("note"):
                 st.text(contact["note"])
             st.caption(_("Source:") + " " + source_line(contact["source"]))
