@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import ExifTags, Image
 
-from ordnance_db import db, scenes
+from ordnance_db import db, i18n, scenes
 from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.key import Key
 from ordnance_db.matcher import PhotoMatcher, load_matcher, match_photo
@@ -375,3 +375,41 @@ def test_safety_page_in_one_tap_on_a_phone(page: Page, server: str) -> None:
     page.locator(".st-key-safety_full").wait_for()
     assert "/safety" in page.url
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+NAVIGATION = ("Browse", "Identify from a photo", "Entry", "Export", "Safety", "About")
+
+
+@pytest.mark.parametrize("code", i18n.language_codes())
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1400, 1000)], ids=["phone", "desktop"])
+def test_every_shipped_language_on_phone_and_desktop(
+    page: Page, server: str, searcher: Searcher, code: str, width: int, height: int
+) -> None:
+    """In each shipped language (?lang=, with a country): the page's title, navigation and safety
+    line in that language, `dir` and `lang` on the page, the search box and the safety message
+    shown without opening anything, and nothing scrolls sideways."""
+    t = i18n.translations(code, "app")
+    language = i18n.get_language(code)
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto(f"{server}/?lang={code}&country=UA")
+    page.locator("h1").filter(has_text=t.gettext("Browse the catalog")).wait_for()
+    page.locator(".st-key-result_count").wait_for()
+    settle(page)
+    assert page.evaluate("[document.documentElement.dir, document.documentElement.lang]") == [
+        language.direction,
+        code,
+    ]
+    assert page.title() == t.gettext("UXO identification reference")
+    links = page.locator("[data-testid=stTopNavLink], [data-testid=stSidebarNavLink]").all_inner_texts()
+    for title in NAVIGATION:
+        assert any(t.gettext(title) in link for link in links), (title, links)
+    if width > 1000:  # on a phone the navigation sits behind the menu button
+        assert page.locator("[data-testid=stTopNavLink]").first.is_visible()
+    assert page.locator(f".st-key-{TEXT_KEY} input").is_visible()
+    banner = page.locator(".st-key-safety_banner")
+    line = t.gettext("Do not touch or move a suspected item, keep away, and report it.")
+    assert banner.get_by_text(line[:20]).is_visible()
+    assert banner.locator("a").is_visible()  # one tap to the full safety message
+    assert page.locator(".st-key-top_bar").is_visible()  # the pickers, on the page itself
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shoot(page, f"browse-{code}-{'phone' if width < 500 else 'desktop'}")

@@ -121,12 +121,21 @@ def report_countries() -> list[str]:
     return sorted((c for c in codes if re.fullmatch(r"[A-Z]{2}", c)), key=country_name)
 
 
+RTL_SHELL = (
+    "<style>[data-testid=stAppViewContainer]{direction:ltr}"
+    "[data-testid=stMain],[data-testid=stSidebarContent],[data-testid=stHeader]{direction:rtl}</style>"
+)
+"""Streamlit's shell hides the collapsed sidebar by shifting it left, which a right-to-left page
+undoes (it then covers the page on a phone): the shell stays left to right, its contents do not."""
+
+
 def direction_script(lang: i18n.Language) -> str:
     """A script setting the page's `lang` and `dir` (from Babel's locale data, never from user text)."""
-    return (
+    script = (
         f"<script>document.documentElement.lang = {lang.code!r}; "
         f"document.documentElement.dir = {lang.direction!r};</script>"
     )
+    return script + (RTL_SHELL if lang.direction == "rtl" else "")
 
 
 def top_bar() -> None:
