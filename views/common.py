@@ -623,7 +623,7 @@ def _term_filter(
 
 
 def _size_filters(stats: dict[str, RangeStats], range_errors: dict[str, str]) -> None:
-    st.markdown(f"**{_('Size (rough field measurements)')}**")
+    st.markdown("**" + _("Size (rough field measurements)") + "**")
     st.slider(
         _("Tolerance (%)"),
         0,

@@ -80,8 +80,9 @@ def header(entry: Entry) -> None:
     if entry.aliases:
         st.markdown("**" + _("Also known as:") + "** " + " · ".join(md(a) for a in entry.aliases))
     st.markdown(
-        f"**{_('Category:')}** {md(term_label('categories', entry.category))} · "
-        f"**{_('Origin:')}** {md(', '.join(entry.origin))} · **{_('id')}:** {md(entry.id)}"
+        "**" + _("Category:") + f"** {md(term_label('categories', entry.category))} · "
+        "**" + _("Origin:") + f"** {md(', '.join(entry.origin))} · "
+        "**" + _("id") + f":** {md(entry.id)}"
     )
     st.text(entry.role)
     if current_language().code != i18n.SOURCE_LANGUAGE:
@@ -133,7 +134,7 @@ def features(entry: Entry) -> None:
         rows.append((_("Mechanical features"), ", ".join(term_label("mechanical", m) for m in f.mechanical)))
     st.markdown("\n".join(f"- **{label}:** {md(value)}" for label, value in rows))
     if f.condition_notes:
-        st.markdown(f"**{_('As found:')}** {md(f.condition_notes)}")
+        st.markdown("**" + _("As found:") + f"** {md(f.condition_notes)}")
     if f.basis_note:
         st.caption(md(f.basis_note))
     if f.sources:
