@@ -8,6 +8,9 @@ missing translation falls back to them (a test checks that none is missing in a 
 The `app` catalogue template, `locale/app.pot`, is made by `make pot` (`python -m ordnance_db.i18n
 extract`) from the files `babel.cfg` names: the views' `_()` and `ngettext()`, the `N_()` marks in
 library modules, and the safety and vocabulary texts of the catalog's guidance.yaml and vocabulary.yaml.
+A new language starts from it with `pybabel init -D app -i ordnance_db/locale/app.pot -d
+ordnance_db/locale -l <code>` (then `pybabel update` with the same options after `make pot`);
+`python -m ordnance_db.i18n check` lists what each shipped `app.po` still lacks.
 
 Domains keep separate parts of the product apart: `app` (the Streamlit pages) and `sheets` (the
 PDF reference sheets and booklets). The `.po` files are compiled in memory when first used, so no
@@ -229,7 +232,23 @@ def catalogue_problems(path: Path, template: Path = TEMPLATE) -> list[str]:
     return problems
 
 
-if __name__ == "__main__":  # python -m ordnance_db.i18n extract [OUTPUT]
-    if sys.argv[1:2] != ["extract"]:
-        sys.exit("usage: python -m ordnance_db.i18n extract [OUTPUT.pot]")
-    print(extract(Path(sys.argv[2]) if len(sys.argv) > 2 else TEMPLATE))
+def main(argv: list[str]) -> int:
+    """`extract [OUTPUT.pot]` writes the template; `check` prints every shipped catalogue's problems."""
+    if argv[:1] == ["extract"] and len(argv) <= 2:
+        print(extract(Path(argv[1]) if len(argv) > 1 else TEMPLATE))
+        return 0
+    if argv == ["check"]:
+        problems = [
+            p
+            for code in language_codes()
+            if code != SOURCE_LANGUAGE
+            for p in catalogue_problems(catalogue_path(code, "app"))
+        ]
+        print("\n".join(problems) or f"every shipped catalogue is complete ({', '.join(language_codes())})")
+        return 1 if problems else 0
+    print("usage: python -m ordnance_db.i18n extract [OUTPUT.pot] | check", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -173,3 +173,23 @@ SHIPPED = [code for code in i18n.language_codes() if code != i18n.SOURCE_LANGUAG
 )
 def test_every_shipped_language_translates_every_message(code: str) -> None:
     assert i18n.catalogue_problems(i18n.catalogue_path(code, "app")) == []
+
+
+def test_check_command_names_what_a_catalogue_lacks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    po = pseudo_catalogue(tmp_path / "uk" / "LC_MESSAGES" / "app.po", "uk")
+    monkeypatch.setattr(i18n, "LOCALE_DIR", tmp_path)
+    i18n.languages.cache_clear()
+    try:
+        assert i18n.main(["check"]) == 0
+        assert "every shipped catalogue is complete (en, uk)" in capsys.readouterr().out
+        with po.open("rb") as f:
+            catalog = read_po(f, locale="uk")
+        catalog["About"].string = ""
+        with po.open("wb") as f:
+            write_po(f, catalog)
+        assert i18n.main(["check"]) == 1
+        assert "not translated: 'About'" in capsys.readouterr().out
+    finally:
+        i18n.languages.cache_clear()
