@@ -123,10 +123,13 @@ def report_countries() -> list[str]:
 
 RTL_SHELL = (
     "<style>[data-testid=stAppViewContainer]{direction:ltr}"
-    "[data-testid=stMain],[data-testid=stSidebarContent],[data-testid=stHeader]{direction:rtl}</style>"
+    "[data-testid=stMain],[data-testid=stSidebarContent],[data-testid=stHeader]{direction:rtl}"
+    "[data-testid=stMain] :is(p,li,h1,h2,h3){unicode-bidi:plaintext}</style>"
 )
 """Streamlit's shell hides the collapsed sidebar by shifting it left, which a right-to-left page
-undoes (it then covers the page on a phone): the shell stays left to right, its contents do not."""
+undoes (it then covers the page on a phone): the shell stays left to right, its contents do not.
+Each paragraph takes its direction from its own first letter, so English catalog text such as
+"107 mm rocket" keeps its order on an Arabic page."""
 
 
 def direction_script(lang: i18n.Language) -> str:
