@@ -10,7 +10,17 @@ from __future__ import annotations
 import streamlit as st
 
 from ordnance_db.search import Hit
-from views.common import ENTRY_PAGE, _, filter_panel, get_searcher, md, ngettext, side_thumbnail, term_label
+from views.common import (
+    ENTRY_PAGE,
+    _,
+    filter_panel,
+    get_searcher,
+    md,
+    ngettext,
+    side_thumbnail,
+    term_label,
+    untranslated_note,
+)
 
 PAGE_SIZE = 24
 COLUMNS = 3
@@ -93,6 +103,7 @@ with st.container(key="result_count", horizontal=True, vertical_alignment="cente
     if pages > 1:
         st.markdown(":gray[" + _("page {page} of {pages}").format(page=page, pages=pages) + "]")
 
+untranslated_note()
 if not result.hits:
     st.info(_("Nothing matches these filters. Remove a filter or widen the size tolerance."))
 for start in range(0, len(result.hits), COLUMNS):

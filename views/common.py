@@ -92,6 +92,18 @@ def country_name(code: str) -> str:
     return i18n.country_name(code, current_language().code)
 
 
+UNTRANSLATED = i18n.N_(
+    "Catalog text is not yet translated: names, descriptions and notes are shown in English."
+)
+
+
+def untranslated_note() -> None:
+    """Says, in a language other than English, that the catalog text on the page is still English."""
+    if current_language().code != i18n.SOURCE_LANGUAGE:
+        with st.container(key="untranslated_note"):
+            st.caption(_(UNTRANSLATED))
+
+
 def _(message: str) -> str:
     """Interface text in the reader's language (gettext domain `app`; English is the message id)."""
     return i18n.translations(current_language().code, "app").gettext(message)

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ordnance_db import export, i18n
+from ordnance_db import export
 from ordnance_db.i18n import N_
 from ordnance_db.schema import Dimension, Entry, Party
 from views.common import (
     ENTRY_PAGE,
     PHOTO_TEXT,
     _,
-    current_language,
     entry_names,
     entry_picture,
     get_engine,
@@ -22,6 +21,7 @@ from views.common import (
     photo_caption,
     source_line,
     term_label,
+    untranslated_note,
 )
 
 DIMENSIONS = (
@@ -34,7 +34,6 @@ DIMENSIONS = (
 
 BASES = (N_("reference"), N_("nominal"), N_("estimate"))
 """How a size can be known besides a stating source (schema.Basis), marked for translation."""
-UNTRANSLATED = N_("Catalog text is not yet translated: names, descriptions and notes are shown in English.")
 
 
 def number(value: float) -> str:
@@ -85,8 +84,7 @@ def header(entry: Entry) -> None:
         "**" + _("id") + f":** {md(entry.id)}"
     )
     st.text(entry.role)
-    if current_language().code != i18n.SOURCE_LANGUAGE:
-        st.caption(_(UNTRANSLATED))
+    untranslated_note()
 
 
 def hazards(entry: Entry) -> None:

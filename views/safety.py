@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from views.common import _, country_name, current_country, get_guidance, md, source_line, term_label
+from views.common import (
+    _,
+    country_name,
+    current_country,
+    get_guidance,
+    md,
+    source_line,
+    term_label,
+    untranslated_note,
+)
 
 guidance = get_guidance()
 st.title(_("Safety"))
@@ -28,6 +37,7 @@ else:
             "emergency services."
         )
     )
+    untranslated_note()
     for i, contact in enumerate(contacts):
         with st.container(border=True, key=f"contact_{i}"):
             numbers = ", ".join([*contact.get("numbers", []), *contact.get("channels", [])])
