@@ -11,6 +11,7 @@ import streamlit as st
 
 from ordnance_db.search import Hit
 from views.common import (
+    BROWSE_THUMB_WIDTH,
     ENTRY_PAGE,
     _,
     filter_panel,
@@ -24,7 +25,7 @@ from views.common import (
 
 PAGE_SIZE = 24
 COLUMNS = 3
-THUMB_WIDTH = 120  # px on screen; the file is twice that for sharp phone screens
+THUMB_WIDTH = BROWSE_THUMB_WIDTH
 THUMB_SIDE = 2 * THUMB_WIDTH
 PAGE_KEY = "browse_page"
 
@@ -36,7 +37,9 @@ def card(hit: Hit) -> None:
     ):
         thumb = side_thumbnail(hit.id, THUMB_SIDE)
         if thumb:
-            st.image(thumb, width=THUMB_WIDTH, alt=_("Side view of {name}").format(name=hit.name))
+            # The 2x file as it is, sized by its box: st.image(width=120) re-encoded it every run.
+            with st.container(width=THUMB_WIDTH):
+                st.image(thumb, width="stretch", alt=_("Side view of {name}").format(name=hit.name))
         with st.container(gap=None):
             other = [n for n in dict.fromkeys(hit.names.values()) if n != hit.name]
             lines = [f"**{md(hit.name)}**", *([md(" · ".join(other))] if other else [])]

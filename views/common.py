@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 
 DISCLAIMER = i18n.N_("Identification aid only — not for handling.")
 THUMBNAIL_SIDE = 360
+BROWSE_THUMB_WIDTH = 120
+"""On-screen width of a Browse thumbnail (px); the file is twice that for sharp phone screens. Here,
+not in views/browse.py, so the launcher (ordnance_db/serve.py) can make them before serving."""
 THUMBNAIL_DIR = VAR_DIR / "thumbnails"
 ENTRY_PAGE = "views/entry.py"
 SAFETY_PAGE = "views/safety.py"
