@@ -1,5 +1,8 @@
 """The app served for tests and benchmarks: `streamlit run app.py` on loopback, and the system Chromium.
 
+The server starts as `make run` starts it, through the launcher (`python -m ordnance_db.serve`,
+which warms the caches before Streamlit serves); `command=STREAMLIT` gives plain `streamlit run`.
+
 One place for the server's start-up and the browser's flags, so that tests/test_browser.py,
 benchmarks/bench_app.py and benchmarks/bench_load.py test and measure the same thing. Imported as
 `tests.serving` (the project root is on sys.path: `python -m pytest` from the root, and every
@@ -37,6 +40,7 @@ CHROMIUM_ARGS = [
     f"--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE {HOST}",
 ]
 STREAMLIT = (sys.executable, "-m", "streamlit")
+LAUNCHER = (sys.executable, "-m", "ordnance_db.serve")
 
 
 def chromium_options() -> dict[str, Any]:
@@ -63,12 +67,13 @@ class AppServer:
     """`streamlit run app.py` on 127.0.0.1 and a free port, headless, no usage statistics.
 
     It uses the project's catalog and var/ (database, match index, thumbnails): ORDNANCE_* variables
-    are not passed on. Output goes to `log` (or nowhere). `command` replaces `python -m streamlit`,
-    e.g. by a wrapper that times the server from inside. As a context manager: started and healthy
-    on entry, stopped on exit.
+    are not passed on. Output goes to `log` (or nowhere). `command` runs Streamlit's command line:
+    the launcher by default, `STREAMLIT` for plain `python -m streamlit`, or a wrapper that times the
+    server from inside. As a context manager: started and healthy on entry, stopped on exit;
+    `start_s` is then how long the process took from start to its first health answer.
     """
 
-    def __init__(self, log: Path | None = None, command: Sequence[str] = STREAMLIT) -> None:
+    def __init__(self, log: Path | None = None, command: Sequence[str] = LAUNCHER) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = log
@@ -87,6 +92,8 @@ class AppServer:
             "false",
         ]
         sink = log.open("wb") if log else subprocess.DEVNULL
+        self.start_s: float | None = None
+        self._launched = time.monotonic()
         try:
             self.process = subprocess.Popen(
                 args, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
@@ -104,6 +111,7 @@ class AppServer:
                     f"streamlit exited with {self.process.returncode}: {self.log_text()[-500:]}"
                 )
             if healthy(self.url, timeout_s=2):
+                self.start_s = time.monotonic() - self._launched
                 return
             time.sleep(poll_s)
         raise TimeoutError(f"streamlit did not answer {self.url}/_stcore/health within {timeout_s} s")
