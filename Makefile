@@ -20,10 +20,11 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.runtime-installed
 
 ## run: set up, build the catalog into the database, start the app on http://localhost:$(PORT)
-## (the photo-match index is built by the app in the background; tracked files are never written)
+## (the launcher warms the caches before serving, so the first page comes quickly; the photo-match
+## index is built by the app in the background; tracked files are never written, only var/)
 run: $(VENV)/.runtime-installed
 	$(BIN)/python -m ordnance_db build --no-index
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+	$(BIN)/python -m ordnance_db.serve run app.py --server.port $(PORT)
 
 ## build: validate the catalog and rebuild the derived database
 build: $(VENV)/.runtime-installed
