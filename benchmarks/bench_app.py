@@ -4,9 +4,11 @@ Run: `.venv/bin/python benchmarks/bench_app.py [--repeat N] [--phone-only] [--co
 figures; exits 1 if a target is missed. The catalog database is built first (as `make run` does);
 the server uses the project's var/ (database and thumbnails) and starts as `make run` starts it,
 through the launcher (`python -m ordnance_db.serve`, which warms the caches before Streamlit
-serves; `--plain` measures plain `streamlit run` instead). `--compare` also measures plain
-`streamlit run` on the phone, one start just before each launcher start, so both see the same
-machine load; `phone_server_start_s` is from the process start to its first health answer.
+serves; `--plain` measures plain `streamlit run` instead). `--compare` also measures, just before
+each launcher start so that all see the same machine load, plain `streamlit run` on the phone
+(`plain_phone_*`) and a one-line Streamlit app showing only a title (`floor_phone_cold_s`: what
+Streamlit's own front end costs on this machine, the floor under any page). `*_server_start_s` is
+from the process start to its first health answer.
 
 - `browse_cold_s`: from the server answering /_stcore/health to the browse page's result count
   showing in Chromium, for the first visitor after start (Streamlit imports the pages then);
@@ -32,6 +34,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -116,6 +119,19 @@ def phone_visit(browser: Browser, command: Sequence[str], total: int, into: Phon
         context.close()
 
 
+def floor_visit(browser: Browser, script: Path) -> float:
+    """A fresh server for a one-line app (a title) and its first visitor on a phone."""
+    with AppServer(command=STREAMLIT, script=script) as server:
+        context = browser.new_context(viewport=PHONE)
+        page = context.new_page()
+        started = time.perf_counter()
+        page.goto(server.url)
+        page.locator("[data-testid=stMain] h1").first.wait_for()
+        elapsed = time.perf_counter() - started
+        context.close()
+        return elapsed
+
+
 def choose_category(page: Page, label: str, total: int) -> float:
     """Pick one category in the sidebar and time until the new count shows."""
     page.locator(".st-key-filter_category input").click()
@@ -174,6 +190,9 @@ def main() -> int:
     cold: list[float] = []
     phone = PhoneFigures()
     plain = PhoneFigures()
+    floor: list[float] = []
+    floor_app = Path(tempfile.mkdtemp(prefix="bench-app-")) / "floor.py"
+    floor_app.write_text('import streamlit as st\n\nst.title("Browse the catalog")\n')
     warm: list[float] = []
     with_images: list[float] = []
     roundtrips: list[float] = []
@@ -181,7 +200,8 @@ def main() -> int:
         browser = p.chromium.launch(**chromium_options())
         try:
             for _ in range(max(args.cold, 1)):
-                if args.compare:  # plain Streamlit just before each launcher start: the same load
+                if args.compare:  # just before each launcher start: the same machine load
+                    floor.append(floor_visit(browser, floor_app))
                     phone_visit(browser, STREAMLIT, total, plain)
                 phone_visit(browser, command, total, phone)
             if not args.phone_only:
@@ -219,6 +239,8 @@ def main() -> int:
     }
     if args.compare:
         figures |= plain.figures("plain_phone")
+        figures["floor_phone_cold_s_median"] = round(statistics.median(floor), 2)
+        figures["floor_phone_cold_s_all"] = [round(c, 2) for c in floor]
     missed = []
     if statistics.median(phone.first) > BROWSE_TARGET_S:
         missed.append(f"phone page took {statistics.median(phone.first):.2f} s (target {BROWSE_TARGET_S} s)")

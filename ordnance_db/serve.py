@@ -99,6 +99,26 @@ def _thumbnails() -> str:
     return f"{made} of {len(ids)} entries"
 
 
+MATCHER_WAIT_S = 60.0
+"""How long the launcher waits for a current match index to be read from var/ before serving."""
+
+
+def _matcher() -> str:
+    """The photo matcher's job started here rather than after the first page: reading a current
+    index from var/ (about 6 s on a busy 2-core machine) is waited for, so it neither competes with
+    the first visitors' pages nor keeps Identify waiting; building one (a minute or more) is not
+    waited for, it goes on in the background while the app serves, as before."""
+    from views.common import matcher_job
+
+    job = matcher_job()
+    job.wait_while_loading(MATCHER_WAIT_S)
+    if job.phase == "building":
+        return f"index being built in the background, {job.done} of {job.total} entries"
+    if job.phase == "failed":
+        raise RuntimeError(f"the photo matcher could not be prepared: {job.error}")
+    return job.phase
+
+
 def _translations() -> str:
     """Every language's interface catalogue parsed once (they are cached per process)."""
     from ordnance_db import i18n
@@ -123,6 +143,7 @@ def warm_up() -> None:
             _step("first page", _first_page)
             _step("thumbnails", _thumbnails)
             _step("translations", _translations)
+            _step("photo matcher", _matcher)
     finally:
         for logger in quiet:
             logger.removeFilter(_below_error)

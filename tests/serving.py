@@ -69,11 +69,14 @@ class AppServer:
     It uses the project's catalog and var/ (database, match index, thumbnails): ORDNANCE_* variables
     are not passed on. Output goes to `log` (or nowhere). `command` runs Streamlit's command line:
     the launcher by default, `STREAMLIT` for plain `python -m streamlit`, or a wrapper that times the
-    server from inside. As a context manager: started and healthy on entry, stopped on exit;
-    `start_s` is then how long the process took from start to its first health answer.
+    server from inside; `script` replaces app.py (a benchmark's baseline app). As a context manager:
+    started and healthy on entry, stopped on exit; `start_s` is then how long the process took from
+    start to its first health answer.
     """
 
-    def __init__(self, log: Path | None = None, command: Sequence[str] = LAUNCHER) -> None:
+    def __init__(
+        self, log: Path | None = None, command: Sequence[str] = LAUNCHER, script: str | Path = "app.py"
+    ) -> None:
         self.port = free_port()
         self.url = f"http://{HOST}:{self.port}"
         self.log = log
@@ -81,7 +84,7 @@ class AppServer:
         args = [
             *command,
             "run",
-            "app.py",
+            str(script),
             "--server.port",
             str(self.port),
             "--server.headless",

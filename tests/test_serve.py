@@ -95,7 +95,16 @@ def test_launcher_served_app_renders_on_a_phone(served: AppServer, total: int) -
             browser.close()
     log = served.log_text()
     lines = [line for line in log.splitlines() if line.startswith("warm-up:")]
-    for step in ("imports", "database", "streamlit", "first page", "thumbnails", "translations", "done"):
+    for step in (
+        "imports",
+        "database",
+        "streamlit",
+        "first page",
+        "thumbnails",
+        "translations",
+        "photo matcher",
+        "done",
+    ):
         assert any(line.startswith(f"warm-up: {step}") for line in lines), log
     assert not any("failed" in line for line in lines), log
     assert "Traceback" not in log
