@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import streamlit
 
 from ordnance_db import db
 from ordnance_db.search import Searcher
-from tests.serving import CHROMIUM, LAUNCHER, ROOT, AppServer, chromium_options
+from tests.serving import CHROMIUM, HOST, LAUNCHER, ROOT, AppServer, chromium_options, free_port, healthy
 from views.common import BROWSE_THUMB_WIDTH
 
 PHONE = {"width": 390, "height": 844}
@@ -40,6 +41,35 @@ def test_other_commands_pass_through_without_warm_up() -> None:
     assert done.returncode == 0, done.stderr
     assert streamlit.__version__ in done.stdout
     assert "warm-up" not in done.stderr
+
+
+def test_a_database_fault_is_one_line_and_the_app_still_serves(tmp_path: Path) -> None:
+    """A database that cannot be reached: the warm-up says so in one line (no password), skips the
+    rest, and Streamlit serves anyway, so the page can say it in a sentence as it does without it."""
+    port = free_port()
+    log = tmp_path / "server.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORDNANCE_")}
+    env["ORDNANCE_DB_URL"] = "postgresql+psycopg://nobody:s3cret@127.0.0.1:1/none"
+    args = ["run", "app.py", "--server.port", str(port), "--server.headless", "true"]
+    args += ["--server.address", HOST, "--browser.gatherUsageStats", "false"]
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            [*LAUNCHER, *args], cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while not healthy(f"http://{HOST}:{port}", timeout_s=2):
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    text = log.read_text()
+    failed = [line for line in text.splitlines() if line.startswith("warm-up: database failed")]
+    assert len(failed) == 1 and "cannot be used" in failed[0], text
+    assert "s3cret" not in text and "Traceback" not in text
+    assert "warm-up: thumbnails" not in text and "warm-up: done" in text
 
 
 @pytest.fixture(scope="module")
