@@ -423,12 +423,13 @@ def _crop(text: str | None) -> tuple[int, int, int, int] | None:
 
 
 def cmd_match(args: argparse.Namespace) -> int:
-    """Ranked suggestions per photo, with a score in [0, 1] and the reasons (tentative unless confident)."""
+    """Ranked suggestions per photo, with a score in [0, 1], the reasons and what each was compared
+    with (reference photos or the drawing only); every suggestion is tentative unless confident."""
     from ordnance_db.matcher import MatchRefused, match_photo
 
     query = _query_from_args(args)
     allowed = None
-    if any(query.terms.values()):  # hints re-rank; a size range is a hint, not a filter, here
+    if any(query.terms.values()):  # hints re-rank (or drop, --only-fitting); a size range only re-ranks
         hint = Query(terms=query.terms)
         allowed = {h.id for h in Searcher(_engine()).search(hint).hits}
     length = query.ranges.get("length")
@@ -442,7 +443,13 @@ def cmd_match(args: argparse.Namespace) -> int:
     for photo in args.photos:
         try:
             result = match_photo(
-                matcher, photo, top=args.top, crop=crop, allowed=allowed, length_mm=length_mm
+                matcher,
+                photo,
+                top=args.top,
+                crop=crop,
+                allowed=allowed,
+                length_mm=length_mm,
+                only_fitting=args.only_fitting,
             )
         except MatchRefused as exc:
             print(f"{photo}: {exc}", file=sys.stderr)
@@ -453,6 +460,8 @@ def cmd_match(args: argparse.Namespace) -> int:
                 "photo": photo,
                 "confident": result.confident,
                 "message": result.message,
+                "tentative_because": result.tentative_because,
+                "category": result.category,
                 "box": list(result.box),
                 "matches": [s.as_dict() for s in result.suggestions],
             }
@@ -469,15 +478,20 @@ def cmd_match(args: argparse.Namespace) -> int:
                 "name": m["name"],
                 "score": m["score"],
                 "reasons": m["reasons"],
+                "compared_with": m["compared_with"]["text"],
+                "best_photo": m["best_photo"] or "",
                 "label": "tentative" if m["tentative"] else "best match",
             }
             for r in results
             for i, m in enumerate(r["matches"])
         ]
-        _print_records(rows, ("photo", "rank", "id", "name", "score", "reasons", "label"), args.format)
+        columns = ("photo", "rank", "id", "name", "score", "reasons", "compared_with", "best_photo", "label")
+        _print_records(rows, columns, args.format)
         if args.format == "table":
             for r in results:
                 print(f"{r['photo']}: {r['message']}")
+                if r["category"]:
+                    print(f"{r['photo']}: most suggestions are of category {r['category']}")
     return 1 if failed else 0
 
 
@@ -795,6 +809,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("photos", nargs="+", metavar="PHOTO", help="photo files (JPEG, PNG, WebP, HEIC, GIF)")
     p.add_argument("--top", type=int, default=5, help="suggestions per photo (default 5)")
     p.add_argument("--crop", metavar="x0,y0,x1,y1", help="box around the object, in pixels of the photo")
+    p.add_argument(
+        "--only-fitting",
+        action="store_true",
+        help="drop entries that contradict --category, --colour, --stabilisation... (default: they only "
+        "rank lower, and are never first while one that fits is shown)",
+    )
     _add_filters(p, positional=False)
     _add_format(p)
     p.set_defaults(func=cmd_match)

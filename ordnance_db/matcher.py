@@ -4,18 +4,24 @@ The matcher learns from synthetic photos of every entry's drawing (`scenes.py`),
 photos in images/<id>/. A scikit-learn Pipeline scales the features, weights the three feature
 groups, learns a metric with linear discriminant analysis and finds nearest neighbours. Scores are
 calibrated on reference views held back during fitting, so "0.8" means about the same thing for
-every photo, and a best score below the calibrated threshold is reported as "no confident match".
+every photo. That calibration rests on renders of our own drawings, never on real photos, so a
+suggestion from the drawings is always tentative (issue 15: 15 of 16 "confident" calls on real photos
+were wrong). When the catalog in use has reference photos, `load_matcher` attaches the photo index and
+entries with photos are ranked photo to photo (`PhotoMatcher.match` says how the two lists merge).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
+import itertools
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import joblib  # parallel feature extraction only: nothing is stored or loaded with it
 import numpy as np
@@ -28,7 +34,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import ThreadpoolController
 
-from ordnance_db import drawing, features, imaging, index_file, scenes
+from ordnance_db import drawing, features, imaging, index_file, photo_index, scenes
 from ordnance_db.catalog import Catalog
 from ordnance_db.features import (
     GROUPS,
@@ -40,6 +46,7 @@ from ordnance_db.features import (
 )
 from ordnance_db.imaging import ANALYSIS_SIDE, ImageRefused, load_image, photo_size
 from ordnance_db.index_file import IndexMismatch
+from ordnance_db.photo_index import PhotoHit, PhotoIndex
 from ordnance_db.settings import VAR_DIR
 
 INDEX_FORMAT = "1"
@@ -58,6 +65,19 @@ FILTER_MISMATCH_FACTOR = 0.5
 """A suggestion that contradicts the user's hints drops, but is not hidden: hints can be wrong."""
 SIZE_TOLERANCE_LOG = 0.35
 """How far a stated length may be off (in natural-log units, about ±40 %) before it counts against."""
+PHOTO_CONFIDENT_SIMILARITY: float | None = None
+"""Photo-to-photo similarity at or above which a first suggestion compared with reference photos is
+called confident ("Possible match found"). It may only be set from a measurement on real photos held
+out from the references that gave at least 90 % precision (benchmarks/bench_real_photos.py); none
+has been made on photos we may use, so it is None and every suggestion is tentative."""
+CATEGORY_MAJORITY = 0.5
+"""Share of the suggestions shown that must be of one category (strictly more) for the page to name it."""
+
+Compared = Literal["photos", "drawing"]
+"""What a suggestion was compared with: the entry's reference photos, or its drawing only."""
+Tentative = Literal["drawings", "unmeasured", "below"]
+"""Why a result is not confident: its first suggestion rests on drawings only; it rests on photos
+but no threshold has been measured on real photos; or it is below the measured threshold."""
 
 
 _THREADS = ThreadpoolController()
@@ -114,8 +134,23 @@ class Suggestion:
     id: str
     name: str
     score: float
+    """Photo-to-photo similarity (clipped to 0..1) when compared with photos, else the drawing
+    matcher's calibrated probability; both times the hints' factor. The two are not one scale."""
     reasons: dict[str, float]
     tentative: bool
+    compared_with: Compared = "drawing"
+    photos: int = 0
+    """How many reference photos of the entry it was compared with (0 for drawing only)."""
+    best_photo: str | None = None
+    """The entry's reference photo that matched best: a file name in images/<id>/."""
+
+    @property
+    def compared_text(self) -> str:
+        """What it was compared with, in English for the command line ("3 photos", "drawing only");
+        the page phrases it itself from `compared_with` and `photos`, through gettext."""
+        if self.compared_with == "drawing":
+            return "drawing only"
+        return f"{self.photos} photo" + ("" if self.photos == 1 else "s")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +159,20 @@ class Suggestion:
             "score": round(self.score, 3),
             "reasons": {k: round(v, 2) for k, v in self.reasons.items()},
             "tentative": self.tentative,
+            "compared_with": {"kind": self.compared_with, "photos": self.photos, "text": self.compared_text},
+            "best_photo": self.best_photo,
         }
+
+
+MESSAGES: dict[Tentative | None, str] = {
+    None: "Possible match found. This is a suggestion only: treat the item as dangerous.",
+    "drawings": "No confident match: the suggestions rest on drawings only, never on photos of the "
+    "item. They are tentative: treat the item as dangerous.",
+    "unmeasured": "No confident match: no similarity threshold has been measured on real photos yet, "
+    "so every suggestion is tentative. Treat the item as dangerous.",
+    "below": "No confident match: the closest reference photo is below the threshold measured on "
+    "real photos. The suggestions are tentative: treat the item as dangerous.",
+}
 
 
 @dataclass(frozen=True)
@@ -135,12 +183,16 @@ class MatchResult:
     """Where the object was found (or the crop box), in the loaded image's pixels."""
     size: tuple[int, int]
     """Size of the image that was analysed (box coordinates refer to it)."""
+    tentative_because: Tentative | None = "drawings"
+    """Why the result is not confident (None when it is)."""
+    category: str | None = None
+    """The category most suggestions share (a vocabulary term), when they do: the category can be
+    more certain than the type."""
 
     @property
     def message(self) -> str:
-        if self.confident:
-            return "Possible match found. This is a suggestion only: treat the item as dangerous."
-        return "No confident match. The suggestions below are tentative: treat the item as dangerous."
+        """The result in one English sentence (the page phrases the same through gettext)."""
+        return MESSAGES[None if self.confident else self.tentative_because]
 
 
 @dataclass(frozen=True)
@@ -185,6 +237,9 @@ class PhotoMatcher:
         self.colours = colours
         self.names = names
         self.lengths = lengths
+        self.categories: dict[str, str] = {}
+        """Entry id -> category term: to say the category when the suggestions share one."""
+        self.photo_index: PhotoIndex | None = None
 
     # -- fitting ---------------------------------------------------------------------------
 
@@ -240,9 +295,36 @@ class PhotoMatcher:
         crop: tuple[int, int, int, int] | None = None,
         allowed: set[str] | None = None,
         length_mm: float | None = None,
+        only_fitting: bool = False,
     ) -> MatchResult:
-        """Rank entries for a photo (already loaded by `imaging.load_image`)."""
-        return self.rank(self.measure(image, crop), top=top, allowed=allowed, length_mm=length_mm)
+        """Rank entries for a photo (already loaded by `imaging.load_image`).
+
+        With reference photos attached (`photo_index`), the entries that have photos are ranked by
+        photo-to-photo similarity and the others by the drawing matcher (`rank` merges the two).
+        The photo side sees the user's crop when there is one, else the whole photo: reference
+        photos are whole pictures, and finding the object is what fails most on real photos, so
+        when nothing stands out the photo side still answers, with the box on the whole picture.
+        """
+        hits: list[PhotoHit] = []
+        index = getattr(self, "photo_index", None)
+        if index is not None and len(index):
+            region = image.crop(crop) if crop is not None else image
+            hits = index.query(region.convert("RGB"))
+        try:
+            measured: Measured | None = self.measure(image, crop)
+        except MatchRefused:
+            if not hits:
+                raise
+            measured = None
+        return self.rank(
+            measured,
+            top=top,
+            allowed=allowed,
+            length_mm=length_mm,
+            hits=hits,
+            size=image.size,
+            only_fitting=only_fitting,
+        )
 
     def measure(self, image: Image.Image, crop: tuple[int, int, int, int] | None = None) -> Measured:
         """The image work of a match (find the object, features, distances), done once: `rank`
@@ -259,32 +341,89 @@ class PhotoMatcher:
 
     def rank(
         self,
-        measured: Measured,
+        measured: Measured | None,
         *,
         top: int = TOP_DEFAULT,
         allowed: set[str] | None = None,
         length_mm: float | None = None,
+        hits: Sequence[PhotoHit] = (),
+        size: tuple[int, int] | None = None,
+        only_fitting: bool = False,
     ) -> MatchResult:
-        """Scores, hints and the confident/tentative call for a measured photo."""
-        distances, per_group = measured.distances, measured.per_group
-        probabilities = _softmax(-0.5 * (distances / self.calibration_.temperature) ** 2)
-        suggestions = []
-        for entry, p in zip(self.entries_, probabilities, strict=True):
-            factor, hint_reasons = self._hint_factor(str(entry), allowed, length_mm)
-            reasons = {g: float(v) for g, v in per_group[str(entry)].items()} | hint_reasons
-            suggestions.append((float(p) * factor, str(entry), reasons))
-        suggestions.sort(key=lambda s: (-s[0], s[1]))
-        best_distance = float(distances[self.entries_.tolist().index(suggestions[0][1])])
-        confident = suggestions[0][0] >= self.calibration_.threshold and (
-            best_distance <= self.calibration_.max_distance
-        )
+        """Scores, hints, the merge of photo and drawing suggestions, and the confident call.
+
+        How the lists merge, and why: a photo-to-photo similarity and the drawing matcher's
+        probability are not one scale, and no real-photo measurement puts them on one, so they are
+        never sorted together. Each list is ranked on its own (entries with reference photos by
+        their best photo's similarity, entries without by the drawings) and the two are interleaved,
+        the photo list first: on real photos, photo-to-photo put the right type first about 7 times
+        in 10 (leave-one-out, issue 15) where the drawings did 2 times in 43, and a photo of an entry
+        the library has no photo of can only be found by the drawings, so neither list hides the other.
+
+        Hints: an entry that contradicts them (`allowed`: category, colour...) is dropped with
+        `only_fitting`, and otherwise is never first while one that fits is shown.
+        Confident only when the first suggestion rests on photos and its similarity reaches
+        PHOTO_CONFIDENT_SIMILARITY (None until measured on real photos): drawings alone never are.
+        """
+        photo_ids = {h.entry_id for h in hits}
+        photo_side: list[tuple[float, str, dict[str, float], PhotoHit | None]] = []
+        for hit in hits:
+            factor, hint_reasons = self._hint_factor(hit.entry_id, allowed, length_mm)
+            similarity = max(0.0, hit.similarity)
+            photo_side.append((similarity * factor, hit.entry_id, {"photo": similarity} | hint_reasons, hit))
+        drawing_side: list[tuple[float, str, dict[str, float], PhotoHit | None]] = []
+        if measured is not None:
+            distances, per_group = measured.distances, measured.per_group
+            probabilities = _softmax(-0.5 * (distances / self.calibration_.temperature) ** 2)
+            for entry, p in zip(self.entries_, probabilities, strict=True):
+                if str(entry) in photo_ids:
+                    continue
+                factor, hint_reasons = self._hint_factor(str(entry), allowed, length_mm)
+                reasons = {g: float(v) for g, v in per_group[str(entry)].items()} | hint_reasons
+                drawing_side.append((float(p) * factor, str(entry), reasons, None))
+        for side in (photo_side, drawing_side):
+            side.sort(key=lambda s: (-s[0], s[1]))
+            if allowed is not None and only_fitting:
+                side[:] = [s for s in side if s[1] in allowed]
+        pairs = itertools.zip_longest(photo_side, drawing_side)
+        merged = [s for pair in pairs for s in pair if s is not None]
+        if allowed is not None:  # a contradicting entry is never first while one that fits is shown
+            fitting = next((i for i, s in enumerate(merged) if s[1] in allowed), None)
+            if fitting:
+                merged.insert(0, merged.pop(fitting))
+        if not merged:
+            raise MatchRefused("No catalog entry fits your hints: show all entries, or change the hints.")
+        first_hit = merged[0][3]
+        because: Tentative | None
+        if first_hit is None:
+            because = "drawings"
+        elif PHOTO_CONFIDENT_SIMILARITY is None:
+            because = "unmeasured"
+        elif first_hit.similarity < PHOTO_CONFIDENT_SIMILARITY:
+            because = "below"
+        else:
+            because = None
+        confident = because is None
         ranked = [
             Suggestion(
-                entry, self.names.get(entry, entry), score, reasons, tentative=not (confident and i == 0)
+                entry,
+                self.names.get(entry, entry),
+                score,
+                reasons,
+                tentative=not (confident and i == 0),
+                compared_with="photos" if hit is not None else "drawing",
+                photos=hit.photos if hit is not None else 0,
+                best_photo=hit.photo_file if hit is not None else None,
             )
-            for i, (score, entry, reasons) in enumerate(suggestions[: max(1, top)])
+            for i, (score, entry, reasons, hit) in enumerate(merged[: max(1, top)])
         ]
-        return MatchResult(confident, ranked, measured.box, measured.size)
+        if measured is not None:
+            box, analysed = measured.box, measured.size
+        else:
+            analysed = size or (0, 0)
+            box = (0, 0, *analysed)
+        category = None if confident else shared_category(ranked, getattr(self, "categories", {}))
+        return MatchResult(confident, ranked, box, analysed, because, category)
 
     def _distances(self, rows: np.ndarray) -> tuple[np.ndarray, dict[str, dict[str, float]]]:
         """Per entry: the mean distance of its two nearest reference rows (a rendered view, or a
@@ -337,6 +476,11 @@ class PhotoMatcher:
                 factor *= 0.7
         return factor, reasons
 
+    def attach_photos(self, index: PhotoIndex | None) -> PhotoMatcher:
+        """Match entries that have reference photos photo to photo (None: drawings only)."""
+        self.photo_index = index
+        return self
+
     def hash_baseline(self, image: Image.Image, top: int = TOP_DEFAULT) -> list[str]:
         """Entries ranked by the nearest perceptual hash of a reference view: the baseline to beat."""
         query = np.uint64(_phash(image))
@@ -380,6 +524,7 @@ class PhotoMatcher:
             "names": self.names,
             "lengths": self.lengths,
             "lookalikes": getattr(self, "lookalikes", {}),
+            "categories": self.categories,
             "calibration": _calibration_json(self.calibration_),
             "fitted": fitted,
         }
@@ -394,6 +539,7 @@ class PhotoMatcher:
         try:
             matcher = cls(header["colours"], header["names"], header["lengths"])
             matcher.lookalikes = header["lookalikes"]
+            matcher.categories = header["categories"]
             matcher.features_ = ImageFeatures(matcher.colours).fit()
             matcher.slices_ = feature_layout(len(matcher.features_.palette_.names))
             matcher.entries_ = arrays.pop("entries")
@@ -447,6 +593,19 @@ def _calibration_json(calibration: _Calibration) -> dict[str, Any]:
         value = float(out[key])
         out[key] = value if np.isfinite(value) else None
     return out
+
+
+def shared_category(suggestions: Sequence[Suggestion], categories: dict[str, str]) -> str | None:
+    """The category more than half of the suggestions are of (at least two of them), else None.
+
+    Suggestions that disagree on the type can agree on the category ("most suggestions are
+    anti-personnel mines"), which already tells a person which hazards and look-alikes to read.
+    """
+    counted = Counter(categories[s.id] for s in suggestions if s.id in categories)
+    if not counted:
+        return None
+    category, count = counted.most_common(1)[0]
+    return category if count >= 2 and count > CATEGORY_MAJORITY * len(suggestions) else None
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -689,6 +848,7 @@ def build_matcher(
     }
     matcher = PhotoMatcher(colours, names, lengths)
     matcher.lookalikes = {e.id: [a.id for a in e.lookalikes] for e in catalog.entries.values()}
+    matcher.categories = {e.id: e.category for e in catalog.entries.values()}
     hash_array = np.array(hashes, dtype=np.uint64)
     return matcher.fit(np.concatenate(rows), labels, hash_array, alternates, np.array(held, dtype=bool))
 
@@ -702,20 +862,26 @@ def load_matcher(
 ) -> tuple[PhotoMatcher, bool]:
     """The stored matcher if it was built from exactly this catalog and code; else build and save it.
 
-    Returns (matcher, built). The file is plain arrays, checked before use; anything foreign,
-    damaged or out of date is rebuilt. Written atomically, so concurrent app processes never read
-    half a file.
+    Returns (matcher, built); `built` is about the drawing index. The file is plain arrays, checked
+    before use; anything foreign, damaged or out of date is rebuilt. Written atomically, so
+    concurrent app processes never read half a file. When the catalog has reference photos (any
+    licence, a deployment's `internal` ones included), the photo index (`photo_index.load_index`,
+    var/photo-index.npz) is loaded or built the same way and attached.
     """
     digest = index_digest(catalog)
     path = index_path(var_dir)
+    matcher: PhotoMatcher | None = None
     if path.exists():
-        try:
-            return PhotoMatcher.load(path, digest), False
-        except IndexMismatch:
-            pass
-    matcher = build_matcher(catalog, **build_options)
-    matcher.save(path, digest)
-    return matcher, True
+        with contextlib.suppress(IndexMismatch):
+            matcher = PhotoMatcher.load(path, digest)
+    built = matcher is None
+    if matcher is None:
+        matcher = build_matcher(catalog, **build_options)
+        matcher.save(path, digest)
+    if catalog.photos:
+        index, _ = photo_index.load_index(catalog, var_dir, progress=build_options.get("progress"))
+        matcher.attach_photos(index)
+    return matcher, built
 
 
 def match_photo(
@@ -726,6 +892,7 @@ def match_photo(
     """Load (safely, metadata dropped) and match one photo; every refusal is a MatchRefused sentence.
 
     A `crop` box is in the original photo's pixels; it is scaled onto the reduced analysis image.
+    Other options go to `PhotoMatcher.match` (top, allowed, length_mm, only_fitting).
     """
     try:
         image = load_image(source, max_side=ANALYSIS_SIDE)
@@ -741,6 +908,8 @@ def match_photo(
 
 __all__ = [
     "GROUPS",
+    "MESSAGES",
+    "PHOTO_CONFIDENT_SIMILARITY",
     "IndexMismatch",
     "MatchRefused",
     "MatchResult",
@@ -749,4 +918,5 @@ __all__ = [
     "build_matcher",
     "load_matcher",
     "match_photo",
+    "shared_category",
 ]

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import copy
+import csv
 import io
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
+from skimage import data as skdata
 
+from ordnance_db import matcher as matcher_module
 from ordnance_db.catalog import Catalog, load_catalog
 from ordnance_db.features import (
     _A_EDGES,
@@ -33,13 +38,18 @@ from ordnance_db.matcher import (
     MatchRefused,
     MatchResult,
     PhotoMatcher,
+    Suggestion,
     _box_overlap,
     _entry_references,
     build_matcher,
     index_digest,
+    index_path,
     load_matcher,
     match_photo,
+    shared_category,
 )
+from ordnance_db.photo_index import PhotoIndex
+from ordnance_db.photos import import_folder
 from ordnance_db.scenes import compose, item_pictures, scenes
 from tests.conftest import write_real_subset
 
@@ -386,8 +396,68 @@ def test_index_is_persisted_and_rebuilt_when_the_catalog_changes(tmp_path: Path)
     assert rebuilt
 
 
-def test_cli_match_json_one_object_per_photo_in_order(tmp_path: Path, run_cli, subset: Catalog) -> None:
-    catalog_dir = write_real_subset(tmp_path, ["pfm-1", "f-1-grenade", "shoab-0-5"])
+CLI_IDS = ["pfm-1", "f-1-grenade", "shoab-0-5"]
+CLI_VIEWS = 6
+"""Views per entry of the CLI tests' index: the CLI itself would render 36 (VIEWS_PER_ENTRY), which
+took over the subprocess's 120 s on two busy cores."""
+INTERNAL_CSV = {"licence": "internal", "author": "Demining NGO library", "source": "Shelf 4, box 2"}
+
+
+def photo_folder(root: Path) -> Path:
+    """A `photos import` folder of real photographs (scikit-image's, public domain / CC0) standing
+    in for a deployment's internal library: two of the cat as pfm-1, the coffee cup as shoab-0-5."""
+    folder = root / "library"
+    cat = Image.fromarray(skdata.chelsea())
+    pictures = {
+        "pfm-1/cat.jpg": cat,
+        "pfm-1/cat-shelf.jpg": cat.transpose(Image.Transpose.FLIP_LEFT_RIGHT).crop((30, 0, 451, 300)),
+        "shoab-0-5/cup.jpg": Image.fromarray(skdata.coffee()),
+    }
+    for name, picture in pictures.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        picture.save(folder / name, "JPEG", quality=90)
+    with (folder / "photos.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, ["file", *INTERNAL_CSV])
+        writer.writeheader()
+        writer.writerows({"file": name, **INTERNAL_CSV} for name in pictures)
+    return folder
+
+
+def _built_index(root: Path, with_photos: bool) -> Path:
+    catalog_dir = write_real_subset(root, CLI_IDS)
+    if with_photos:
+        import_folder(photo_folder(root), root / "images", set(CLI_IDS))
+    catalog = load_catalog(catalog_dir, root / "images")
+    path = index_path(root / "var")
+    build_matcher(catalog, views=CLI_VIEWS, n_jobs=2).save(path, index_digest(catalog))
+    return path
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CLI catalog's drawing index, built once with few views: its digest is the catalog's, so
+    the CLI run on an identical catalog loads a copy of it as its own."""
+    return _built_index(tmp_path_factory.mktemp("cli-index"), with_photos=False)
+
+
+@pytest.fixture(scope="module")
+def cli_photo_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, for the catalog after `photos import` of `photo_folder` (the photos are in the digest)."""
+    return _built_index(tmp_path_factory.mktemp("cli-photo-index"), with_photos=True)
+
+
+def cli_catalog(tmp_path: Path, index: Path) -> Path:
+    """The CLI tests' catalog in tmp_path, with the prebuilt index copied into its var/."""
+    catalog_dir = write_real_subset(tmp_path, CLI_IDS)
+    (tmp_path / "var").mkdir(exist_ok=True)
+    shutil.copy(index, index_path(tmp_path / "var"))
+    return catalog_dir
+
+
+def test_cli_match_json_one_object_per_photo_in_order(
+    tmp_path: Path, run_cli, subset: Catalog, cli_index: Path
+) -> None:
+    catalog_dir = cli_catalog(tmp_path, cli_index)
     photos = []
     for entry_id in ("shoab-0-5", "f-1-grenade"):
         path = tmp_path / f"{entry_id}.jpg"
@@ -399,19 +469,74 @@ def test_cli_match_json_one_object_per_photo_in_order(tmp_path: Path, run_cli, s
         "match", photos[0], str(bad), photos[1], "--format", "json", "--top", "3", catalog=catalog_dir
     )
     assert result.returncode == 1, result.stderr
+    assert "match index built" not in result.stderr  # the copied index was used
     assert "broken.jpg: The image file is truncated or damaged." in result.stderr
     assert "Traceback" not in result.stderr
     records = json.loads(result.stdout)
     assert [r["photo"] for r in records] == [photos[0], photos[1]]
     for record, truth in zip(records, ("shoab-0-5", "f-1-grenade"), strict=True):
-        assert set(record) >= {"photo", "confident", "matches"}
+        assert set(record) >= {"photo", "confident", "matches", "tentative_because"}
         assert record["matches"][0]["id"] == truth
-        assert set(record["matches"][0]) >= {"id", "name", "score", "reasons"}
+        assert set(record["matches"][0]) >= {"id", "name", "score", "reasons", "compared_with", "best_photo"}
+        # no reference photos: every suggestion rests on the drawing, and none is confident
+        assert not record["confident"] and record["tentative_because"] == "drawings"
+        for match in record["matches"]:
+            assert match["compared_with"] == {"kind": "drawing", "photos": 0, "text": "drawing only"}
+            assert match["best_photo"] is None and match["tentative"]
 
 
-def test_cli_evaluate_reports_matcher_and_baseline(tmp_path: Path, run_cli, subset: Catalog) -> None:
-    catalog_dir = write_real_subset(tmp_path, ["pfm-1", "f-1-grenade", "shoab-0-5"])
-    for entry_id in ("pfm-1", "f-1-grenade", "shoab-0-5"):
+def test_cli_match_hints_exclude_with_only_fitting(
+    tmp_path: Path, run_cli, subset: Catalog, cli_index: Path
+) -> None:
+    catalog_dir = cli_catalog(tmp_path, cli_index)
+    path = tmp_path / "shoab.jpg"
+    path.write_bytes(jpeg(heldout(subset, "shoab-0-5", 1, seed=11)[0]))
+    hinted = ["match", str(path), "--format", "json", "--category", "hand-grenade"]
+    ranked = json.loads(run_cli(*hinted, catalog=catalog_dir).stdout)[0]["matches"]
+    assert ranked[0]["id"] == "f-1-grenade"  # contradicting entries are never first
+    assert {m["id"] for m in ranked} == set(CLI_IDS)
+    only = run_cli(*hinted, "--only-fitting", catalog=catalog_dir)
+    assert only.returncode == 0, only.stderr
+    assert [m["id"] for m in json.loads(only.stdout)[0]["matches"]] == ["f-1-grenade"]
+    nothing = run_cli(*hinted[:-1], "anti-vehicle-mine", "--only-fitting", catalog=catalog_dir)
+    assert nothing.returncode == 1 and "No catalog entry fits your hints" in nothing.stderr
+
+
+def test_cli_match_with_an_imported_internal_library(tmp_path: Path, run_cli, cli_photo_index: Path) -> None:
+    """A deployment's own photos (`photos import`, licence internal) are matched photo to photo;
+    entries without photos are still compared with their drawings, and each says which."""
+    catalog_dir = cli_catalog(tmp_path, cli_photo_index)
+    imported = run_cli("photos", "import", str(photo_folder(tmp_path)), catalog=catalog_dir)
+    assert imported.returncode == 0, imported.stderr
+    query = tmp_path / "query.jpg"
+    cat = Image.fromarray(skdata.chelsea()).crop((40, 20, 420, 300)).point(lambda v: int(v * 0.85))
+    cat.save(query, "JPEG", quality=85)
+    result = run_cli("match", str(query), "--format", "json", "--top", "3", catalog=catalog_dir)
+    assert result.returncode == 0, result.stderr
+    assert "match index built" not in result.stderr  # the copied drawing index was used
+    record = json.loads(result.stdout)[0]
+    first, second, third = record["matches"]
+    assert first["id"] == "pfm-1" and first["compared_with"]["kind"] == "photos"
+    assert first["compared_with"]["photos"] == 2 and first["compared_with"]["text"] == "2 photos"
+    assert first["best_photo"] in {"cat.jpg", "cat-shelf.jpg"}
+    assert (tmp_path / "images" / "pfm-1" / first["best_photo"]).is_file()
+    assert second["compared_with"]["text"] == "drawing only" and second["best_photo"] is None
+    assert second["id"] == "f-1-grenade"  # the only entry without photos
+    assert third["id"] == "shoab-0-5" and third["compared_with"]["text"] == "1 photo"
+    # no threshold is measured on real photos: tentative, and it says why
+    assert not record["confident"] and record["tentative_because"] == "unmeasured"
+    assert all(m["tentative"] for m in record["matches"])
+    assert (tmp_path / "var" / "photo-index.npz").is_file()
+    table = run_cli("match", str(query), catalog=catalog_dir)
+    assert "2 photos" in table.stdout and "drawing only" in table.stdout
+    assert "no similarity threshold has been measured on real photos yet" in table.stdout
+
+
+def test_cli_evaluate_reports_matcher_and_baseline(
+    tmp_path: Path, run_cli, subset: Catalog, cli_index: Path
+) -> None:
+    catalog_dir = cli_catalog(tmp_path, cli_index)
+    for entry_id in CLI_IDS:
         folder = tmp_path / "eval" / entry_id
         folder.mkdir(parents=True)
         for i, image in enumerate(heldout(subset, entry_id, 2, seed=13)):
@@ -423,11 +548,128 @@ def test_cli_evaluate_reports_matcher_and_baseline(tmp_path: Path, run_cli, subs
     figures = json.loads(result.stdout)
     assert figures["photos"] == 6
     assert figures["top1_accuracy"] >= 0.8
+    assert figures["confident_share"] == 0.0  # drawings alone are never confident
     assert "baseline_top1_accuracy" in figures and "confusions" in figures
     unknown = tmp_path / "eval" / "no-such-entry"
     unknown.mkdir()
     refused = run_cli("evaluate", str(tmp_path / "eval"), catalog=catalog_dir)
     assert refused.returncode == 1 and "not a catalog entry id" in refused.stderr
+
+
+# --- photo-to-photo wiring, confidence, categories, hints ---------------------------------------
+
+
+def with_photos(matcher: PhotoMatcher, tmp_path: Path) -> PhotoMatcher:
+    """A copy of the fitted matcher with real reference photos attached: two of the cat as tm-62m,
+    the coffee cup as pg-7v; the other entries keep their drawings only."""
+    folder = photo_folder(tmp_path)
+    index = PhotoIndex.from_files(
+        {
+            "tm-62m": [folder / "pfm-1" / "cat.jpg", folder / "pfm-1" / "cat-shelf.jpg"],
+            "pg-7v": [folder / "shoab-0-5" / "cup.jpg"],
+        }
+    )
+    return copy.copy(matcher).attach_photos(index)
+
+
+def cat_query() -> Image.Image:
+    return Image.fromarray(skdata.chelsea()).crop((40, 20, 420, 300)).point(lambda v: int(v * 0.85))
+
+
+def test_drawing_only_suggestions_are_never_confident(subset: Catalog, matcher: PhotoMatcher) -> None:
+    for entry_id in IDS:
+        for image in heldout(subset, entry_id, 2):
+            result = matcher.match(image, top=6)
+            assert not result.confident and result.tentative_because == "drawings"
+            assert all(
+                s.tentative and s.compared_with == "drawing" and s.photos == 0 for s in result.suggestions
+            )
+            assert "drawings only" in result.message
+
+
+def test_photo_suggestions_interleave_with_drawing_ones(
+    subset: Catalog, matcher: PhotoMatcher, tmp_path: Path
+) -> None:
+    photographed = with_photos(matcher, tmp_path)
+    assert matcher.photo_index is None  # the fixture's matcher is untouched
+    result = photographed.match(cat_query(), top=6)
+    kinds = [s.compared_with for s in result.suggestions]
+    assert kinds[:4] == ["photos", "drawing", "photos", "drawing"]  # photo list first, then alternating
+    first = result.suggestions[0]
+    assert first.id == "tm-62m" and first.photos == 2 and first.best_photo in {"cat.jpg", "cat-shelf.jpg"}
+    assert first.reasons["photo"] == first.score > result.suggestions[2].score
+    assert result.suggestions[2].id == "pg-7v" and result.suggestions[2].best_photo == "cup.jpg"
+    drawn = [s.id for s in result.suggestions if s.compared_with == "drawing"]
+    assert "tm-62m" not in drawn and "pg-7v" not in drawn  # an entry with photos is ranked by them
+    assert not result.confident and result.tentative_because == "unmeasured"
+    assert all(s.tentative for s in result.suggestions)
+    assert matcher_module.PHOTO_CONFIDENT_SIMILARITY is None  # nothing measured on real photos yet
+
+
+def test_only_a_measured_photo_threshold_is_confident(
+    subset: Catalog, matcher: PhotoMatcher, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If a threshold were measured, a photo-backed first suggestion above it is confident, one
+    below it is not, and a drawing-only first suggestion never is."""
+    photographed = with_photos(matcher, tmp_path)
+    monkeypatch.setattr(matcher_module, "PHOTO_CONFIDENT_SIMILARITY", 0.5)
+    above = photographed.match(cat_query())
+    assert above.confident and not above.suggestions[0].tentative and above.tentative_because is None
+    assert all(s.tentative for s in above.suggestions[1:])
+    assert above.message.startswith("Possible match found")
+    monkeypatch.setattr(matcher_module, "PHOTO_CONFIDENT_SIMILARITY", 1.01)
+    assert photographed.match(cat_query()).tentative_because == "below"
+    monkeypatch.setattr(matcher_module, "PHOTO_CONFIDENT_SIMILARITY", -1.0)
+    drawn_first = photographed.match(cat_query(), allowed={"f-1-grenade"})
+    assert drawn_first.suggestions[0].id == "f-1-grenade"  # the hint puts a drawing-only entry first
+    assert not drawn_first.confident and drawn_first.tentative_because == "drawings"
+
+
+def test_photo_side_answers_when_nothing_stands_out(matcher: PhotoMatcher, tmp_path: Path) -> None:
+    plain = Image.new("RGB", (400, 300), (120, 110, 90))
+    with pytest.raises(MatchRefused, match="stands out"):
+        matcher.match(plain)
+    result = with_photos(matcher, tmp_path).match(plain)
+    assert {s.id for s in result.suggestions} == {"tm-62m", "pg-7v"}
+    assert result.box == (0, 0, 400, 300) and result.size == (400, 300)
+
+
+def test_hints_exclude_or_never_put_a_contradicting_entry_first(
+    subset: Catalog, matcher: PhotoMatcher, tmp_path: Path
+) -> None:
+    image = heldout(subset, "pfm-1", 1)[0]
+    mines = {"pfm-1", "tm-62m"}
+    only = matcher.match(image, top=6, allowed=mines, only_fitting=True)
+    assert {s.id for s in only.suggestions} == mines
+    assert all(s.reasons["hints"] == 1.0 for s in only.suggestions)
+    grenade = heldout(subset, "f-1-grenade", 1)[0]
+    for m in (matcher, with_photos(matcher, tmp_path)):
+        hinted = m.match(grenade, top=6, allowed={"shoab-0-5"})
+        assert hinted.suggestions[0].id == "shoab-0-5" and len(hinted.suggestions) == 6
+        assert m.match(grenade, top=6, allowed={"shoab-0-5"}, only_fitting=True).suggestions[0].id == (
+            "shoab-0-5"
+        )
+    with pytest.raises(MatchRefused, match="No catalog entry fits your hints"):
+        matcher.match(grenade, allowed=set(), only_fitting=True)
+
+
+def _suggestion(entry_id: str) -> Suggestion:
+    return Suggestion(entry_id, entry_id, 0.1, {}, tentative=True)
+
+
+def test_the_shared_category_is_named_when_types_disagree(subset: Catalog, matcher: PhotoMatcher) -> None:
+    categories = {e.id: e.category for e in subset.entries.values()}
+    categories |= {"pmn": "anti-personnel-mine", "ozm-72": "anti-personnel-mine"}
+    three_ap = [_suggestion(i) for i in ("pfm-1", "pmn", "f-1-grenade", "ozm-72", "tm-62m")]
+    assert shared_category(three_ap, categories) == "anti-personnel-mine"
+    two_of_five = [_suggestion(i) for i in ("pfm-1", "pmn", "f-1-grenade", "pg-7v", "tm-62m")]
+    assert shared_category(two_of_five, categories) is None
+    assert shared_category([_suggestion("pfm-1")], categories) is None  # one suggestion: a type
+    assert matcher.categories == {e.id: e.category for e in subset.entries.values()}
+    image = heldout(subset, "pfm-1", 1)[0]
+    mines = {"pfm-1", "tm-62m"}
+    both = matcher.match(image, top=2, allowed=mines, only_fitting=True)
+    assert both.category is None  # one anti-personnel, one anti-tank mine
 
 
 class _Marker:
