@@ -9,6 +9,7 @@ var/ afterwards), so no app run has to wait for it.
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import os
 import re
@@ -550,6 +551,105 @@ def test_identify_says_the_matcher_is_getting_ready_until_it_is(
     no_exception(app)
     expected = match_photo(small, data)
     assert suggestion_names(app) == [f"**{i}. {md(s.name)}**" for i, s in enumerate(expected.suggestions, 1)]
+
+
+SMALL_IDS = ["pmn", "pmn-2", "ozm-72", "f-1-grenade", "tm-62m"]
+"""Three anti-personnel mines of different types among five entries: their suggestions share a category."""
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> tuple[Catalog, PhotoMatcher]:
+    """A matcher on SMALL_IDS with few views (the session's full index is not needed to test wiring)."""
+    root = tmp_path_factory.mktemp("small")
+    subset = load_catalog(write_real_subset(root, SMALL_IDS), root / "images")
+    return subset, build_matcher(subset, views=4, n_jobs=2)
+
+
+def cat_photo(path: Path, crop: tuple[int, int, int, int] | None = None) -> Path:
+    """A real photograph (scikit-image's cat, public domain / CC0) as a JPEG file."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    picture = Image.fromarray(skdata.chelsea())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (picture.crop(crop) if crop else picture).save(path, "JPEG", quality=90)
+    return path
+
+
+def test_identify_says_what_each_suggestion_was_compared_with(
+    app: AppTest, small: tuple[Catalog, PhotoMatcher], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deployment's own photos of pmn (licence internal): pmn is compared with its 2 photos and its
+    best-matching photo is shown with its attribution; the others say "drawing only"; nothing is
+    confident, and the page says no threshold has been measured on real photos (issue 15)."""
+    from sqlalchemy import create_engine
+    from streamlit import cache_data
+
+    from ordnance_db.photo_index import PhotoIndex
+    from ordnance_db.photos import add_photos
+
+    drawings = small[1]
+    catalog_dir = write_real_subset(tmp_path, SMALL_IDS)
+    images = tmp_path / "images"
+    internal = {"licence": "internal", "author": "Demining NGO library", "source": "Shelf 4, box 2"}
+    library = [
+        cat_photo(tmp_path / "lib" / "cat.jpg"),
+        cat_photo(tmp_path / "lib" / "cat2.jpg", (0, 0, 400, 300)),
+    ]
+    add_photos(images, set(SMALL_IDS), "pmn", library, internal)
+    photographed = load_catalog(catalog_dir, images)
+    engine = create_engine(f"sqlite:///{tmp_path / 'photos.sqlite'}")
+    db.build_database(photographed, engine)
+    fitted = copy.copy(drawings).attach_photos(PhotoIndex.build(photographed))
+    monkeypatch.setattr(common, "get_engine", lambda: engine)
+    monkeypatch.setattr(common, "IMAGES_DIR", images)
+    monkeypatch.setattr(common, "prepare_matcher", lambda progress: fitted)
+    common.matcher_job.clear()
+    cache_data.clear()
+    try:
+        data = cat_photo(tmp_path / "query.jpg", (40, 20, 420, 300)).read_bytes()
+        open_identify(app)
+        app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+        no_exception(app)
+        expected = match_photo(fitted, data)
+        assert suggestion_names(app) == [
+            f"**{i}. {md(s.name)}**" for i, s in enumerate(expected.suggestions, 1)
+        ]
+        first = app.container("suggestion_1")
+        assert expected.suggestions[0].id == "pmn"
+        assert "Compared with 2 photos" in [m.value for m in first.markdown]
+        captions = [c.value for c in first.caption]
+        assert any("Demining NGO library" in c and "not for publication" in c for c in captions)
+        pictures = [img.caption for element in first.get("image") for img in element.proto.imgs]
+        assert "Best-matching reference photo" in pictures
+        second = app.container("suggestion_2")
+        assert "Compared with the drawing only" in [m.value for m in second.markdown]
+        for rank in range(1, len(expected.suggestions) + 1):
+            assert "Tentative" in " ".join(m.value for m in app.container(f"suggestion_{rank}").markdown)
+        warning = app.container("match_message").warning[0].value
+        assert warning == expected.message and "no similarity threshold has been measured" in warning
+    finally:
+        cache_data.clear()
+
+
+def test_identify_names_the_category_the_suggestions_share(
+    app: AppTest, small: tuple[Catalog, PhotoMatcher], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three of the five suggestions are anti-personnel mines of different types: the page names
+    the category, and says the suggestions rest on drawings only."""
+    subset, fitted = small
+    monkeypatch.setattr(common, "prepare_matcher", lambda progress: fitted)
+    common.matcher_job.clear()
+    data = photo_bytes(subset, "pmn")
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+    no_exception(app)
+    expected = match_photo(fitted, data)
+    assert expected.category == "anti-personnel-mine"
+    shown = app.container("match_category").info[0].value
+    assert shown.startswith(f"Most suggestions are of one category: {md('Anti-personnel mine')}.")
+    warning = app.container("match_message").warning[0].value
+    assert "rest on drawings only" in warning
 
 
 def test_identify_says_when_the_matcher_failed(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -128,3 +128,34 @@ def test_load_index_reuses_then_rebuilds_when_a_photo_changes(
     Image.fromarray(data.camera()).convert("RGB").save(cup, "JPEG")
     _, built = load_index(load_catalog(catalog_with_photos), var)
     assert built
+
+
+def test_load_matcher_attaches_the_photo_index_only_when_there_are_photos(
+    catalog_with_photos: Path, tmp_path: Path
+) -> None:
+    """The matcher the app and the CLI load matches entries with photos photo to photo: the
+    photo index is built into var/ beside the drawing index, and reused from there."""
+    from ordnance_db.matcher import load_matcher, match_photo
+    from tests.conftest import write_real_subset
+
+    catalog = load_catalog(catalog_with_photos)
+    var = tmp_path / "var"
+    matcher, _ = load_matcher(catalog, var, views=4, n_jobs=1)
+    assert matcher.photo_index is not None and len(matcher.photo_index) == 4
+    assert photo_index.index_path(var).is_file()
+    query = tmp_path / "query.jpg"
+    Image.fromarray(data.coffee()).resize((300, 200)).save(query, "JPEG")
+    first = match_photo(matcher, str(query)).suggestions[0]
+    assert (first.id, first.compared_with, first.photos, first.best_photo) == (
+        "fab-250",
+        "photos",
+        2,
+        "cup.jpg",
+    )
+    again, built = load_matcher(catalog, var, views=4, n_jobs=1)
+    assert not built and again.photo_index is not None and len(again.photo_index) == 4
+    plain_root = tmp_path / "plain"
+    plain = load_catalog(write_real_subset(plain_root, ["pfm-1", "shoab-0-5"]), plain_root / "images")
+    drawings_only, _ = load_matcher(plain, plain_root / "var", views=4, n_jobs=1)
+    assert drawings_only.photo_index is None
+    assert not photo_index.index_path(plain_root / "var").exists()

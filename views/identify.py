@@ -21,19 +21,30 @@ from views.common import (
     ENTRY_PAGE,
     MatcherJob,
     _,
+    entry_picture,
     get_matcher,
+    get_photos,
     get_searcher,
     get_vocabulary,
     matcher_job,
     md,
+    photo_caption,
     side_thumbnail,
+    term_label,
 )
 from views.key import identify_by_questions
 from views.uploads import release_uploads_of_departed_sessions
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif", "gif"]
 CROP_KEYS = ("crop_x0", "crop_y0", "crop_x1", "crop_y1")
-REASONS = {"shape": N_("shape"), "colour": N_("colour"), "texture": N_("texture"), "size": N_("size fit")}
+REASONS = {
+    "shape": N_("shape"),
+    "colour": N_("colour"),
+    "texture": N_("texture"),
+    "size": N_("size fit"),
+    "photo": N_("photo similarity"),
+}
+ONLY_FITTING = "hint_only_fitting"
 _CACHE = "_match_cache"
 LOAD_WAIT_S = 20.0
 """How long the page waits for a current index to load from var/ before saying it is getting ready."""
@@ -68,6 +79,11 @@ def hints() -> tuple[set[str] | None, float | None]:
             max_value=20000,
             step=10,
             key="hint_length",
+        )
+        st.checkbox(
+            _("Only show entries that fit my category and colours"),
+            key=ONLY_FITTING,
+            help=_("Otherwise entries that do not fit are ranked lower, and never first."),
         )
         st.caption(
             _(
@@ -108,7 +124,13 @@ def photo() -> bytes | None:
 def match(data: bytes, digest: str, crop: tuple[int, int, int, int] | None, **options: Any) -> MatchResult:
     """match_photo, remembered for the session's current photo so reruns stay fast."""
     allowed = options["allowed"]
-    key = (digest, crop, None if allowed is None else tuple(sorted(allowed)), options["length_mm"])
+    key = (
+        digest,
+        crop,
+        None if allowed is None else tuple(sorted(allowed)),
+        options["length_mm"],
+        options.get("only_fitting", False),
+    )
     cache: dict[Any, MatchResult] = st.session_state.setdefault(_CACHE, {})
     if key not in cache:
         if len(cache) > 8 or any(k[0] != digest for k in cache):
@@ -153,21 +175,63 @@ def reason_text(name: str, value: float) -> str:
     return f"{_(REASONS.get(name, name))} {value:.0%}"
 
 
+def compared_text(suggestion: Suggestion) -> str:
+    """What the suggestion was compared with, in the reader's language."""
+    if suggestion.compared_with == "drawing":
+        return _("Compared with the drawing only")
+    if suggestion.photos == 1:
+        return _("Compared with 1 photo")
+    return _("Compared with {count} photos").format(count=suggestion.photos)
+
+
+def tentative_text(result: MatchResult) -> str:
+    """The result's headline: confident only on a threshold measured on real photos, else why not."""
+    if result.confident:
+        return _("Possible match found. This is a suggestion only: treat the item as dangerous.")
+    if result.tentative_because == "unmeasured":
+        return _(
+            "No confident match: no similarity threshold has been measured on real photos yet, "
+            "so every suggestion is tentative. Treat the item as dangerous."
+        )
+    if result.tentative_because == "below":
+        return _(
+            "No confident match: the closest reference photo is below the threshold measured on "
+            "real photos. The suggestions are tentative: treat the item as dangerous."
+        )
+    return _(
+        "No confident match: the suggestions rest on drawings only, never on photos of the "
+        "item. They are tentative: treat the item as dangerous."
+    )
+
+
+def reference_picture(suggestion: Suggestion) -> None:
+    """The reference photo that matched best, with its attribution; else the catalog drawing."""
+    path = entry_picture(suggestion.id, suggestion.best_photo) if suggestion.best_photo else None
+    if path is not None:
+        st.image(str(path), caption=_("Best-matching reference photo"), width="stretch")
+        row = next((p for p in get_photos(suggestion.id) if p.file == suggestion.best_photo), None)
+        if row is not None:
+            st.caption(photo_caption(row))
+        return
+    thumb = side_thumbnail(suggestion.id)
+    if thumb:
+        st.image(thumb, caption=_("Catalog side view"), width="stretch")
+
+
 def suggestion_card(rank: int, suggestion: Suggestion, crop: Image.Image) -> None:
     with st.container(border=True, key=f"suggestion_{rank}"):
         mine, theirs, about = st.columns([1, 2, 3], vertical_alignment="center")
         with mine:
             st.image(crop, caption=_("Your photo"))
         with theirs:
-            thumb = side_thumbnail(suggestion.id)
-            if thumb:
-                st.image(thumb, caption=_("Catalog side view"), width="stretch")
+            reference_picture(suggestion)
         with about:
             st.markdown(f"**{rank}. {md(suggestion.name)}**")
             if suggestion.tentative:
                 st.badge(_("Tentative"), color="orange", icon=":material/help:")
             else:
                 st.badge(_("Closest match, still unconfirmed"), color="blue", icon=":material/info:")
+            st.markdown(compared_text(suggestion))
             st.markdown(_("Score **{score}**").format(score=f"{suggestion.score:.0%}"))
             reasons = [reason_text(name, value) for name, value in suggestion.reasons.items()]
             st.caption(_("Why:") + " " + " · ".join(reasons))
@@ -188,10 +252,15 @@ def busy(exc: ServerBusy) -> None:
 
 def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> None:
     digest = hashlib.sha256(data).hexdigest()
+    hinted = {
+        "allowed": allowed,
+        "length_mm": length_mm,
+        "only_fitting": st.session_state.get(ONLY_FITTING, False),
+    }
     try:
         with PHOTO_WORK.hold():  # a few decodes and matches per server at once (issue 14)
             image = load_image(data, max_side=ANALYSIS_SIDE)
-            first = match(data, digest, None, allowed=allowed, length_mm=length_mm)
+            first = match(data, digest, None, **hinted)
     except ServerBusy as exc:
         busy(exc)
         return
@@ -217,7 +286,7 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
             return
         try:
             with PHOTO_WORK.hold():
-                result = match(data, digest, (x0, y0, x1, y1), allowed=allowed, length_mm=length_mm)
+                result = match(data, digest, (x0, y0, x1, y1), **hinted)
         except ServerBusy as exc:
             busy(exc)
             return
@@ -232,9 +301,19 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
     st.subheader(_("Suggestions"), anchor=False)
     with st.container(key="match_message"):
         if result.confident:
-            st.info(_(result.message), icon=":material/info:")
+            st.info(tentative_text(result), icon=":material/info:")
         else:
-            st.warning(_(result.message), icon=":material/warning:")
+            st.warning(tentative_text(result), icon=":material/warning:")
+    if result.category is not None:
+        label = term_label("categories", result.category)
+        with st.container(key="match_category"):
+            st.info(
+                _(
+                    "Most suggestions are of one category: {category}. "
+                    "The category is more certain than the type."
+                ).format(category=md(label)),
+                icon=":material/category:",
+            )
     st.session_state[PHOTO_SCORES] = {s.id: s.score for s in result.suggestions}
     cropped = image.convert("RGB").crop(result.box)
     cropped.thumbnail((180, 140))
