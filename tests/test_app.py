@@ -652,6 +652,31 @@ def test_identify_names_the_category_the_suggestions_share(
     assert "rest on drawings only" in warning
 
 
+def test_identify_hints_exclude_entries_that_do_not_fit(
+    app: AppTest, small: tuple[Catalog, PhotoMatcher], searcher: Searcher, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ "Only show entries that fit": a category keeps only its entries; a stabilisation none of the
+    entries has ("fins" here) leaves nothing, and the page says so instead of showing misfits."""
+    subset, fitted = small
+    monkeypatch.setattr(common, "prepare_matcher", lambda progress: fitted)
+    common.matcher_job.clear()
+    data = photo_bytes(subset, "f-1-grenade")
+    open_identify(app)
+    app.file_uploader(key="photo_upload").set_value(("item.jpg", data, "image/jpeg")).run()
+    app.multiselect(key="hint_category").set_value(["anti-personnel-mine"])
+    app.checkbox(key="hint_only_fitting").check().run()
+    no_exception(app)
+    allowed = {h.id for h in searcher.search(Query.build(category=["anti-personnel-mine"])).hits}
+    expected = match_photo(fitted, data, allowed=allowed, only_fitting=True)
+    assert {s.id for s in expected.suggestions} == {"pmn", "pmn-2", "ozm-72"}
+    assert suggestion_names(app) == [f"**{i}. {md(s.name)}**" for i, s in enumerate(expected.suggestions, 1)]
+    app.multiselect(key="hint_category").set_value([])
+    app.multiselect(key="hint_stabilisation").set_value(["fins"]).run()
+    no_exception(app)
+    assert not suggestion_names(app)
+    assert any("No catalog entry fits your hints" in e.value for e in app.error)
+
+
 def test_identify_says_when_the_matcher_failed(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
     def broken(progress: Any) -> PhotoMatcher:
         raise MatchRefused("Photo matching needs at least two entries with a drawing or a photo.")

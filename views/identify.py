@@ -73,6 +73,13 @@ def hints() -> tuple[set[str] | None, float | None]:
             key="hint_colour",
             placeholder=_("Any"),
         )
+        stabilisation = st.multiselect(
+            _("Fins, tail or other stabilisation you can see"),
+            list(vocabulary.get("stabilisation", {})),
+            format_func=lambda t: vocabulary["stabilisation"][t].label,
+            key="hint_stabilisation",
+            placeholder=_("Any"),
+        )
         length = st.number_input(
             _("Approximate length (mm, 0 if unknown)"),
             min_value=0,
@@ -81,7 +88,7 @@ def hints() -> tuple[set[str] | None, float | None]:
             key="hint_length",
         )
         st.checkbox(
-            _("Only show entries that fit my category and colours"),
+            _("Only show entries that fit these hints"),
             key=ONLY_FITTING,
             help=_("Otherwise entries that do not fit are ranked lower, and never first."),
         )
@@ -94,8 +101,8 @@ def hints() -> tuple[set[str] | None, float | None]:
             )
         )
     allowed = None
-    if categories or colours:
-        query = Query.build(category=categories, colour=colours)
+    if categories or colours or stabilisation:
+        query = Query.build(category=categories, colour=colours, stabilisation=stabilisation)
         allowed = {hit.id for hit in get_searcher().search(query).hits}
     return allowed, float(length) if length else None
 
