@@ -306,10 +306,14 @@ class PhotoMatcher:
         when nothing stands out the photo side still answers, with the box on the whole picture.
         """
         hits: list[PhotoHit] = []
+        whole = (0, 0, *image.size)
+        try:
+            region = whole if crop is None else features._clip_box(crop, image.size)
+        except NoObjectFound as exc:
+            raise MatchRefused(str(exc)) from exc
         index = getattr(self, "photo_index", None)
         if index is not None and len(index):
-            region = image.crop(crop) if crop is not None else image
-            hits = index.query(region.convert("RGB"))
+            hits = index.query(image.crop(region).convert("RGB"))
         try:
             measured: Measured | None = self.measure(image, crop)
         except MatchRefused:
@@ -323,6 +327,7 @@ class PhotoMatcher:
             length_mm=length_mm,
             hits=hits,
             size=image.size,
+            box=region,
             only_fitting=only_fitting,
         )
 
@@ -348,6 +353,7 @@ class PhotoMatcher:
         length_mm: float | None = None,
         hits: Sequence[PhotoHit] = (),
         size: tuple[int, int] | None = None,
+        box: tuple[int, int, int, int] | None = None,
         only_fitting: bool = False,
     ) -> MatchResult:
         """Scores, hints, the merge of photo and drawing suggestions, and the confident call.
@@ -419,9 +425,9 @@ class PhotoMatcher:
         ]
         if measured is not None:
             box, analysed = measured.box, measured.size
-        else:
+        else:  # nothing stood out: the photo side saw the user's box, or the whole picture
             analysed = size or (0, 0)
-            box = (0, 0, *analysed)
+            box = box or (0, 0, *analysed)
         category = None if confident else shared_category(ranked, getattr(self, "categories", {}))
         return MatchResult(confident, ranked, box, analysed, because, category)
 

@@ -629,9 +629,13 @@ def test_photo_side_answers_when_nothing_stands_out(matcher: PhotoMatcher, tmp_p
     plain = Image.new("RGB", (400, 300), (120, 110, 90))
     with pytest.raises(MatchRefused, match="stands out"):
         matcher.match(plain)
-    result = with_photos(matcher, tmp_path).match(plain)
+    photographed = with_photos(matcher, tmp_path)
+    result = photographed.match(plain)
     assert {s.id for s in result.suggestions} == {"tm-62m", "pg-7v"}
     assert result.box == (0, 0, 400, 300) and result.size == (400, 300)
+    assert photographed.match(plain, crop=(300, 250, 20, 10)).box == (20, 10, 300, 250)  # the user's box
+    with pytest.raises(MatchRefused, match="too small or outside"):
+        photographed.match(plain, crop=(500, 400, 600, 500))
 
 
 def test_hints_exclude_or_never_put_a_contradicting_entry_first(
