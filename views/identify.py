@@ -212,13 +212,14 @@ def tentative_text(result: MatchResult) -> str:
 
 
 def reference_picture(suggestion: Suggestion) -> None:
-    """The reference photo that matched best, with its attribution; else the catalog drawing."""
-    path = entry_picture(suggestion.id, suggestion.best_photo) if suggestion.best_photo else None
-    if path is not None:
+    """The reference photo that matched best, with its attribution; else the catalog drawing.
+    Only a file the entry's photo list names is shown: the index in var/ is data, not a path."""
+    rows = get_photos(suggestion.id) if suggestion.best_photo else []
+    row = next((p for p in rows if p.file == suggestion.best_photo), None)
+    path = entry_picture(suggestion.id, row.file) if row is not None else None
+    if row is not None and path is not None:
         st.image(str(path), caption=_("Best-matching reference photo"), width="stretch")
-        row = next((p for p in get_photos(suggestion.id) if p.file == suggestion.best_photo), None)
-        if row is not None:
-            st.caption(photo_caption(row))
+        st.caption(photo_caption(row))
         return
     thumb = side_thumbnail(suggestion.id)
     if thumb:
