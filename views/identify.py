@@ -28,6 +28,7 @@ from views.common import (
     get_vocabulary,
     matcher_job,
     md,
+    ngettext,
     photo_caption,
     side_thumbnail,
     term_label,
@@ -186,9 +187,9 @@ def compared_text(suggestion: Suggestion) -> str:
     """What the suggestion was compared with, in the reader's language."""
     if suggestion.compared_with == "drawing":
         return _("Compared with the drawing only")
-    if suggestion.photos == 1:
-        return _("Compared with 1 photo")
-    return _("Compared with {count} photos").format(count=suggestion.photos)
+    return ngettext("Compared with {count} photo", "Compared with {count} photos", suggestion.photos).format(
+        count=suggestion.photos
+    )
 
 
 def tentative_text(result: MatchResult) -> str:
