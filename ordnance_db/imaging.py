@@ -55,6 +55,8 @@ import numpy as np
 import pillow_heif
 from PIL import Image, JpegImagePlugin
 
+from ordnance_db.var_files import usable_png
+
 __all__ = [
     "ACCEPTED_FORMATS",
     "ANALYSIS_SIDE",
@@ -460,7 +462,7 @@ def thumbnail(path: Path, size: int, cache_dir: Path) -> Path:
     digest.update(data)
     cache_dir = Path(cache_dir)
     target = cache_dir / f"{digest.hexdigest()}.png"
-    if target.is_file():
+    if usable_png(target, size):  # var/ is not trusted: a foreign or damaged file is made afresh
         return target
     write_atomically(target, encode_png(load_image(data, max_side=size)))
     return target

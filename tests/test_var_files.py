@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from ordnance_db import db, export, index_file, var_files
 from ordnance_db.build import drawings_stamp, stale_drawings
 from ordnance_db.catalog import load_catalog
+from ordnance_db.imaging import thumbnail
 from ordnance_db.key import Key
 from ordnance_db.key_pictures import PICTURE_SIZE, answer_picture
 from ordnance_db.settings import IMAGES_DIR
@@ -128,6 +130,23 @@ def test_a_crafted_drawings_stamp_means_the_drawings_are_checked_again(tmp_path:
     assert checked and stale == []
     assert not stamp.is_symlink() and stamp.read_text() == drawings_stamp(catalog)
     assert stale_drawings(catalog, IMAGES_DIR, var_dir) == (False, [])  # now trusted: it is ours
+    untouched(tmp_path, marker)
+
+
+@pytest.mark.parametrize("kind", [*CRAFTED, "oversized picture"])
+def test_a_crafted_thumbnail_is_made_afresh(tmp_path: Path, kind: str) -> None:
+    source = IMAGES_DIR / "pmn" / "side.png"
+    cache = tmp_path / "var" / "thumbnails"
+    target = thumbnail(source, 64, cache)  # made once, then replaced by a crafted file
+    fresh = target.read_bytes()
+    target.unlink()
+    if kind == "oversized picture":  # a real PNG, but not one the cache would write for 64 px
+        Image.new("RGB", (4000, 10)).save(target, "PNG")
+        marker = tmp_path / "pickle-ran"
+    else:
+        marker = plant(target, kind, tmp_path)
+    again = finishes(lambda: thumbnail(source, 64, cache))
+    assert again == target and not target.is_symlink() and target.read_bytes() == fresh
     untouched(tmp_path, marker)
 
 
