@@ -15,7 +15,9 @@ import pytest
 
 from benchmarks.bench_flood import IDENTIFY_TITLE, hostile_jpeg, tree_rss_kb
 from benchmarks.st_client import StreamlitClient
+from ordnance_db.matcher import PhotoMatcher
 from tests.serving import AppServer
+from tests.test_app import catalog, matcher  # noqa: F401 (fixtures: the index current in var/)
 
 SESSIONS = 10
 
@@ -30,7 +32,11 @@ async def upload_and_leave(url: str, data: bytes) -> None:
         await client.close()
 
 
-def test_uploads_of_departed_sessions_leave_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_uploads_of_departed_sessions_leave_memory(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    matcher: PhotoMatcher,  # noqa: F811 (built first, so Identify shows its upload widget at once)
+) -> None:
     monkeypatch.setenv("STREAMLIT_SERVER_DISCONNECTED_SESSION_TTL", "2")
     data = hostile_jpeg()  # 20 MB of noise: incompressible, as a large phone photo
     with AppServer(tmp_path / "server.log") as server:

@@ -15,6 +15,7 @@ moves those parts, the sweep logs one warning and stops, and nothing else change
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from typing import Any
@@ -36,7 +37,10 @@ def sweep(runtime: Any) -> int:
     released = 0
     cache = getattr(storage, "_cache", None)
     if cache is not None and hasattr(cache, "expire"):
-        for _session_id, info in cache.expire():  # past the reconnect time: as Streamlit's close
+        # the cache is not thread-safe: held under the lock Streamlit itself takes to store sessions
+        with getattr(manager, "_storage_lock", None) or contextlib.nullcontext():
+            expired = cache.expire()
+        for _session_id, info in expired:  # past the reconnect time: shut down as Streamlit's close
             info.session.shutdown()
             released += 1
     uploads = runtime.uploaded_file_mgr
