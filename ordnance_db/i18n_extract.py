@@ -73,6 +73,16 @@ def vocabulary_labels(catalog_dir: Path = CATALOG_DIR) -> list[tuple[str, str]]:
     ]
 
 
+def merge(catalog: Catalog, pot: Catalog) -> None:
+    """Bring a language's catalogue up to the template, keeping its translations and the
+    `#. review: ...` status of each message, which `Catalog.update` alone would replace with the
+    template's extracted comments (it keeps translator `# ` comments, not `#.` ones)."""
+    kept = {m.id: [c for c in m.auto_comments if c.startswith("review:")] for m in catalog}
+    catalog.update(pot, no_fuzzy_matching=True, update_creation_date=False)
+    for message in catalog:
+        message.auto_comments = [*message.auto_comments, *kept.get(message.id, [])]
+
+
 def _write(catalog: Catalog, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("wb") as f:
@@ -97,7 +107,7 @@ def extract(domains: Iterable[str] = DOMAINS) -> list[Path]:
                 continue
             with po_path.open("rb") as f:
                 catalog = read_po(f, locale=folder.name, domain=domain)
-            catalog.update(pot, no_fuzzy_matching=True, update_creation_date=False)
+            merge(catalog, pot)
             _write(catalog, po_path)
             written.append(po_path)
     return written

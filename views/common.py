@@ -394,13 +394,6 @@ def entry_picture(entry_id: str, name: str = "side.png") -> Path | None:
     return path if path.is_file() else None
 
 
-MATCH_MESSAGES = (
-    i18n.N_("Possible match found. This is a suggestion only: treat the item as dangerous."),
-    i18n.N_("No confident match. The suggestions below are tentative: treat the item as dangerous."),
-)
-"""The two sentences of `MatchResult.message` (the Identify page shows them), marked for extraction
-here so the matcher's code, and so its index digest, stays untouched (a test checks they match)."""
-
 PHOTO_TEXT = {
     "heading": i18n.N_("Reference photos"),
     "photo": i18n.N_("Photo"),
