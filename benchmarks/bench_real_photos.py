@@ -50,30 +50,66 @@ def _histograms(paths: list[Path], bins: int = 8) -> np.ndarray:
     return np.stack(rows)
 
 
-def _loo_ranks(index: PhotoIndex) -> tuple[np.ndarray, np.ndarray]:
-    """Rank of the right item and the first suggestion's similarity, each photo left out in turn."""
-    ranks, scores = [], []
+def _loo_ranks(index: PhotoIndex) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank of the right item, the first suggestion's similarity and its margin over the second,
+    each photo left out in turn."""
+    ranks, scores, margins = [], [], []
     for i, vector in enumerate(index.vectors):
         hits = index.rank(vector, exclude=i)
         names = [h.entry_id for h in hits]
         ranks.append(names.index(index.entry_ids[i]) if index.entry_ids[i] in names else len(names))
         scores.append(hits[0].similarity)
-    return np.array(ranks), np.array(scores)
+        margins.append(hits[0].similarity - hits[1].similarity if len(hits) > 1 else hits[0].similarity)
+    return np.array(ranks), np.array(scores), np.array(margins)
 
 
-def _threshold(right: np.ndarray, scores: np.ndarray) -> float:
-    """The lowest similarity above which first suggestions are right >= TARGET_PRECISION."""
+def _threshold(right: np.ndarray, scores: np.ndarray, target: float = TARGET_PRECISION) -> float:
+    """The lowest similarity above which first suggestions are right >= `target`."""
     for t in np.unique(scores):
         above = scores >= t
-        if above.sum() >= 5 and right[above].mean() >= TARGET_PRECISION:
+        if above.sum() >= 5 and right[above].mean() >= target:
             return float(t)
     return float("inf")
 
 
-def _report(name: str, index: PhotoIndex, items: np.ndarray) -> None:
-    ranks, scores = _loo_ranks(index)
+def _threshold_table(right: np.ndarray, values: np.ndarray, grid: np.ndarray, label: str) -> None:
+    """Precision of the first suggestion, and the share of photos called, at each threshold."""
+    print(f"  {label:>10}  photos called  share   first right")
+    for t in grid:
+        called = values >= t
+        precision = f"{right[called].mean():.3f}" if called.any() else "  -  "
+        print(f"  {t:>10.2f}  {called.sum():>13}  {called.mean():.3f}   {precision}")
+
+
+def _held_out(right: np.ndarray, values: np.ndarray, items: np.ndarray, target: float, label: str) -> None:
+    """Threshold chosen on half of the items (lowest with >= target right), measured on the other."""
+    unique = np.unique(items)
+    half = np.isin(items, unique[::2])  # items alternate between the halves, photos never split
+    for fit, held, name in ((half, ~half, "A->B"), (~half, half, "B->A")):
+        t = _threshold(right[fit], values[fit], target)
+        called = held & (values >= t)
+        precision = right[called].mean() if called.any() else float("nan")
+        print(
+            f"  {label} >= {target * 100:.0f} % {name}: threshold {t:.3f} fitted on {fit.sum()}; held out "
+            f"{held.sum()}: {called.sum()} called ({called.sum() / held.sum():.3f}), {precision:.3f} right"
+        )
+
+
+def _report(name: str, index: PhotoIndex, items: np.ndarray, thresholds: bool = False) -> None:
+    ranks, scores, margins = _loo_ranks(index)
     right = ranks == 0
     print(f"{name}: top-1 {right.mean():.3f}  top-5 {(ranks < 5).mean():.3f}  ({len(ranks)} photos)")
+    if thresholds:
+        _threshold_table(right, scores, np.round(np.arange(0.50, 0.96, 0.05), 2), "similarity")
+        _threshold_table(right, margins, np.round(np.arange(0.0, 0.21, 0.02), 2), "margin")
+        for values, label in ((scores, "similarity"), (margins, "margin")):
+            t = _threshold(right, values, 0.90)
+            called = values >= t
+            print(
+                f"  {label} >= 90 % on all photos (not held out): threshold {t:.3f}, "
+                f"{called.sum()} called ({called.mean():.3f})"
+            )
+            _held_out(right, values, items, 0.90, label)
     unique = np.unique(items)
     half = np.isin(items, unique[::2])  # items alternate between the halves, photos never split
     for fit, held, label in ((half, ~half, "A->B"), (~half, half, "B->A")):
@@ -81,12 +117,12 @@ def _report(name: str, index: PhotoIndex, items: np.ndarray) -> None:
         called = held & (scores >= t)
         precision = right[called].mean() if called.any() else float("nan")
         print(
-            f"  confident {label}: threshold {t:.3f} chosen on {fit.sum()} photos; held out "
+            f"  confident {label}: threshold {t:.3f} fitted on {fit.sum()}; held out "
             f"{held.sum()}: {called.sum()} called confident, {precision:.3f} of them right"
         )
 
 
-def loo(directory: Path, cache: Path | None) -> None:
+def loo(directory: Path, cache: Path | None, thresholds: bool = False) -> None:
     paths, items = [], []
     for path in sorted(directory.glob("*.jpg")):
         match = ITEM.match(path.name.upper())
@@ -110,7 +146,12 @@ def loo(directory: Path, cache: Path | None) -> None:
         if cache is not None:
             np.savez(cache, vectors=vectors, paths=np.array([str(p) for p in paths]))
     names = [p.name for p in paths]
-    _report("photo index (EfficientNet-Lite0, nearest photo)", PhotoIndex(vectors, items, names), items)
+    _report(
+        "photo index (EfficientNet-Lite0, nearest photo)",
+        PhotoIndex(vectors, items, names),
+        items,
+        thresholds,
+    )
     colour = _histograms(paths)
     joined = np.hstack([vectors, colour]) / np.sqrt(2.0)
     _report("baseline (EfficientNet-Lite0 + colour histograms)", PhotoIndex(joined, items, names), items)
@@ -182,13 +223,18 @@ def main() -> None:
     parser.add_argument("--speed", action="store_true", help="time a 12 MP JPEG against a plain decode")
     parser.add_argument("--loo", action="store_true", help="flat folder named by item, leave-one-out")
     parser.add_argument("--cache", type=Path, help="store/reuse the photos' vectors in this .npz")
+    parser.add_argument(
+        "--thresholds",
+        action="store_true",
+        help="with --loo: precision of the first suggestion against similarity and margin thresholds",
+    )
     args = parser.parse_args()
     if args.speed:
         speed()
     elif args.directory is None:
         parser.error("give DIR, or --speed")
     elif args.loo:
-        loo(args.directory, args.cache)
+        loo(args.directory, args.cache, args.thresholds)
     else:
         labelled(args.directory)
 
