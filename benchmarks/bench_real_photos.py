@@ -2,6 +2,8 @@
 
     python benchmarks/bench_real_photos.py DIR          # DIR/<entry-id>/*.jpg against the catalog's photos
     python benchmarks/bench_real_photos.py --loo DIR    # flat folder named by item, leave-one-out
+    python benchmarks/bench_real_photos.py --loo --thresholds DIR  # precision against similarity, margin
+    python benchmarks/bench_real_photos.py --loo --variants DIR    # scoring changes tried (README)
     python benchmarks/bench_real_photos.py --speed      # a 12 MP JPEG: matching vs a plain decode
 
 `--loo` is for a folder such as killin/LandminesCatalog's app/src/main/assets (CORD-derived photos,
@@ -122,7 +124,73 @@ def _report(name: str, index: PhotoIndex, items: np.ndarray, thresholds: bool = 
         )
 
 
-def loo(directory: Path, cache: Path | None, thresholds: bool = False) -> None:
+def _entry_ranks(similarity: np.ndarray, rows: np.ndarray, column: np.ndarray, score) -> np.ndarray:
+    """Rank of the right entry for each query row of `similarity` (its own photo already -inf)."""
+    ranks = []
+    for row, i in zip(similarity, rows, strict=True):
+        scores = score(row)
+        ranks.append(int((scores > scores[column[i]]).sum()))
+    return np.array(ranks)
+
+
+def variants(vectors: np.ndarray, items: np.ndarray, paths: list[Path]) -> None:
+    """Cheap scoring changes on the same leave-one-out photos: k-nearest voting, a centre crop
+    beside the whole photo, PCA whitening fitted on the other photos. Figures for README."""
+    entries, column = np.unique(items, return_inverse=True)
+
+    def nearest(row: np.ndarray) -> np.ndarray:
+        out = np.full(len(entries), -np.inf)
+        np.maximum.at(out, column, row)
+        return out
+
+    def voting(k: int):
+        def score(row: np.ndarray) -> np.ndarray:
+            idx = np.argpartition(-row, k)[:k]
+            out = np.zeros(len(entries))
+            np.add.at(out, column[idx], np.maximum(row[idx], 0.0))
+            return out + 1e-6 * nearest(row)  # ties (entries outside the K) by nearest photo
+
+        return score
+
+    every = np.arange(len(vectors))
+
+    def report(name: str, ranks: np.ndarray) -> None:
+        print(f"  {name}: top-1 {(ranks == 0).mean():.3f}  top-5 {(ranks < 5).mean():.3f}")
+
+    similarity = vectors @ vectors.T
+    np.fill_diagonal(similarity, -np.inf)
+    report("nearest photo", _entry_ranks(similarity, every, column, nearest))
+    for k in (3, 5, 10):
+        report(f"k-nearest voting, K={k}", _entry_ranks(similarity, every, column, voting(k)))
+
+    def crops():
+        for image in _images(paths):
+            w, h = image.size
+            yield image.crop((w // 10, h // 10, w - w // 10, h - h // 10))
+
+    both = vectors + embedding.embed(crops())
+    both /= np.linalg.norm(both, axis=1, keepdims=True)
+    similarity = both @ both.T
+    np.fill_diagonal(similarity, -np.inf)
+    report("whole photo + 80 % centre crop", _entry_ranks(similarity, every, column, nearest))
+
+    fold = every % 5
+    for dims in (256, 512):
+        ranks = []
+        for f in range(5):
+            fit = fold != f
+            mean = vectors[fit].mean(axis=0)
+            _, singular, basis = np.linalg.svd(vectors[fit] - mean, full_matrices=False)
+            z = (vectors - mean) @ (basis[:dims].T / (singular[:dims] / np.sqrt(fit.sum())))
+            z /= np.linalg.norm(z, axis=1, keepdims=True)
+            held = every[~fit]
+            similarity = z[held] @ z.T
+            similarity[np.arange(len(held)), held] = -np.inf
+            ranks.append(_entry_ranks(similarity, held, column, nearest))
+        report(f"PCA whitening to {dims}, fitted on the other 4/5 of photos", np.concatenate(ranks))
+
+
+def loo(directory: Path, cache: Path | None, thresholds: bool = False, tried: bool = False) -> None:
     paths, items = [], []
     for path in sorted(directory.glob("*.jpg")):
         match = ITEM.match(path.name.upper())
@@ -146,6 +214,10 @@ def loo(directory: Path, cache: Path | None, thresholds: bool = False) -> None:
         if cache is not None:
             np.savez(cache, vectors=vectors, paths=np.array([str(p) for p in paths]))
     names = [p.name for p in paths]
+    if tried:
+        print("scoring variants (leave-one-out):")
+        variants(vectors, items, paths)
+        return
     _report(
         "photo index (EfficientNet-Lite0, nearest photo)",
         PhotoIndex(vectors, items, names),
@@ -228,13 +300,18 @@ def main() -> None:
         action="store_true",
         help="with --loo: precision of the first suggestion against similarity and margin thresholds",
     )
+    parser.add_argument(
+        "--variants",
+        action="store_true",
+        help="with --loo: k-nearest voting, centre crop and PCA whitening against the nearest photo",
+    )
     args = parser.parse_args()
     if args.speed:
         speed()
     elif args.directory is None:
         parser.error("give DIR, or --speed")
     elif args.loo:
-        loo(args.directory, args.cache, args.thresholds)
+        loo(args.directory, args.cache, args.thresholds, args.variants)
     else:
         labelled(args.directory)
 
