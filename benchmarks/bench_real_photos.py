@@ -112,6 +112,15 @@ def _report(name: str, index: PhotoIndex, items: np.ndarray, thresholds: bool = 
                 f"{called.sum()} called ({called.mean():.3f})"
             )
             _held_out(right, values, items, 0.90, label)
+        similarity = index.vectors @ index.vectors.T
+        np.fill_diagonal(similarity, -1.0)
+        nearest = similarity.argmax(axis=1)
+        copies = similarity.max(axis=1) >= 0.95
+        other = (items[nearest[copies]] != items[copies]).sum()
+        print(
+            f"  labels: {copies.sum()} photos have a near copy (similarity >= 0.95); "
+            f"for {other} of them the copy is under another item code"
+        )
     unique = np.unique(items)
     half = np.isin(items, unique[::2])  # items alternate between the halves, photos never split
     for fit, held, label in ((half, ~half, "A->B"), (~half, half, "B->A")):
