@@ -77,7 +77,7 @@ def hints() -> tuple[set[str] | None, float | None]:
         stabilisation = st.multiselect(
             _("Fins, tail or other stabilisation you can see"),
             list(vocabulary.get("stabilisation", {})),
-            format_func=lambda t: vocabulary["stabilisation"][t].label,
+            format_func=lambda t: _(vocabulary["stabilisation"][t].label),
             key="hint_stabilisation",
             placeholder=_("Any"),
         )
@@ -274,7 +274,7 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
         busy(exc)
         return
     except (ImageRefused, MatchRefused) as exc:
-        st.error(str(exc), icon=":material/block:")
+        st.error(_(str(exc)), icon=":material/block:")  # translated where the catalogue has it
         return
     picture, controls = st.columns([3, 2], gap="large")
     with controls:
@@ -300,7 +300,7 @@ def results(data: bytes, allowed: set[str] | None, length_mm: float | None) -> N
             busy(exc)
             return
         except MatchRefused as exc:
-            st.error(str(exc), icon=":material/block:")
+            st.error(_(str(exc)), icon=":material/block:")  # translated where the catalogue has it
             return
     framed = image.convert("RGB")
     ImageDraw.Draw(framed).rectangle(result.box, outline=(255, 0, 160), width=3)

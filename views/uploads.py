@@ -59,6 +59,8 @@ def _loop(runtime: Any, stop: threading.Event) -> None:
     while not stop.wait(SWEEP_S):
         try:
             sweep(runtime)
+        except RuntimeError:  # a dict changed size under another thread: try again next time
+            continue
         except Exception as exc:  # a Streamlit without these parts: say so once, stop sweeping
             LOG.warning("uploads of departed sessions are not released (%s: %s)", type(exc).__name__, exc)
             return
