@@ -122,6 +122,30 @@ def catalogue_path(code: str, domain: str) -> Path:
     return LOCALE_DIR / code / "LC_MESSAGES" / f"{domain}.po"
 
 
+REVIEWED = "review: reviewed"
+"""How a message's review comment starts once a native mine-action speaker has checked it."""
+
+
+@cache
+def unreviewed(code: str, domain: str = "app") -> frozenset[str]:
+    """The messages of a language whose translation still carries a `review:` comment other than
+    "review: reviewed" (the safety texts are machine-drafted until a native speaker checks them)."""
+    path = catalogue_path(code, domain)
+    if code == SOURCE_LANGUAGE or not path.is_file():
+        return frozenset()
+    with path.open("rb") as f:
+        catalog = read_po(f, locale=code, domain=domain)
+    return frozenset(
+        m.id
+        for m in catalog
+        if isinstance(m.id, str)
+        and any(
+            c.startswith("review:") and not c.startswith(REVIEWED)
+            for c in [*m.auto_comments, *m.user_comments]
+        )
+    )
+
+
 @cache
 def translations(code: str, domain: str = "app") -> gettext.NullTranslations:
     """The translations of one domain in one language (English, or a missing file: identity)."""

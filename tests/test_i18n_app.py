@@ -180,3 +180,44 @@ def test_country_picker_sets_the_contacts_on_every_page(app: AppTest) -> None:
     text = app.main.container("country_contacts").markdown[0].value
     name = i18n.country_name(unlisted, "en")
     assert text.startswith(f"No official reporting contact is listed for {md(name)}"), text
+
+
+def test_machine_drafted_safety_text_is_said_to_be_unreviewed(app: AppTest, pseudo_locale: Path) -> None:
+    """While a language's safety texts carry `review: machine-drafted`, the safety panel says so in
+    that language; once every one reads `review: reviewed` the notice goes, and English never has it."""
+    from babel.messages.pofile import write_po
+
+    guidance = common.get_guidance() or {}
+    texts = [guidance["title"], *guidance["panel"]]
+    path = pseudo_locale / CODE / "LC_MESSAGES" / "app.po"
+
+    def mark(status: str) -> None:
+        with path.open("rb") as f:
+            catalog = read_po(f, locale=CODE, domain="app")
+        for text in texts:
+            catalog.get(text).auto_comments = [status]
+        with path.open("wb") as f:
+            write_po(f, catalog)
+        i18n.translations.cache_clear()
+        i18n.unreviewed.cache_clear()
+
+    def notices() -> list[str]:
+        app.query_params["lang"] = CODE
+        app.run()
+        assert not app.exception, [e.message for e in app.exception]
+        return [
+            c.value
+            for c in app.get("caption")
+            if "ｍａｃｈｉｎｅ－ｄｒａｆｔｅｄ" in c.value or "ｍａｃｈｉｎｅ" in c.value
+        ]
+
+    try:
+        mark("review: machine-drafted, not yet reviewed by a native mine-action speaker")
+        assert set(texts) <= i18n.unreviewed(CODE)
+        assert notices()
+        mark("review: reviewed by a native speaker, 2027-01-01")
+        assert not i18n.unreviewed(CODE)
+        assert not notices()
+        assert not i18n.unreviewed("en")
+    finally:
+        i18n.unreviewed.cache_clear()

@@ -493,6 +493,15 @@ def safety_panel() -> None:
             return
         st.markdown(f"**:material/warning: {md(_(guidance['title']))}**")
         st.markdown("\n".join(f"- {md(_(line))}" for line in guidance.get("panel", [])))
+        drafted = i18n.unreviewed(current_language().code)
+        if any(text in drafted for text in [guidance["title"], *guidance.get("panel", [])]):
+            with st.container(key="safety_unreviewed"):
+                st.caption(
+                    _(
+                        "This translation of the safety text is machine-drafted and not yet reviewed by a "
+                        "native mine-action speaker; when in doubt, follow local authorities."
+                    )
+                )
         country = current_country()
         if country:
             with st.container(key="country_contacts"):
