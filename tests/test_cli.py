@@ -196,7 +196,14 @@ def test_coverage_json_on_the_real_catalog(run_cli) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["entries"] >= 100 and report["per_country"]["UA"] > 0
-    assert set(report["dimensions"]["length_mm"]) == {"source", "reference", "nominal", "estimate", "missing"}
+    assert set(report["dimensions"]["length_mm"]) == {
+        "source",
+        "reference",
+        "nominal",
+        "estimate",
+        "round",
+        "missing",
+    }
     markdown = run_cli("coverage", catalog=ROOT / "catalog").stdout
     assert f"{report['entries']} entries" in markdown and "| Ukraine (UA) |" in markdown
 

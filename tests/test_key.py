@@ -47,10 +47,13 @@ def test_answers_describing_a_pmn_rank_it_first(key: Key) -> None:
 
 
 @pytest.mark.parametrize("field", sorted(PMN))
-def test_one_wrong_answer_keeps_the_pmn_in_the_top_5(key: Key, field: str) -> None:
+def test_one_wrong_answer_keeps_the_pmn_in_the_first_5_percent(key: Key, field: str) -> None:
+    """A share of the catalog, not a fixed count: each new round mine (MON-100, MON-90, PTM-3 came
+    with 166 entries) is one more item a wrong size answer can put ahead of the PMN."""
     wrong = next(v for v in key.question(field).values() if v != PMN[field])
     answers = {**PMN, field: wrong}
-    assert "pmn" in ranked(key, answers)[:5], (field, wrong)
+    top = max(5, round(0.05 * len(key.ids)))
+    assert "pmn" in ranked(key, answers)[:top], (field, wrong, top)
 
 
 def test_a_grey_bomb_called_green_is_not_filtered_out(key: Key, catalog: Catalog) -> None:
