@@ -60,7 +60,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.st_client import Page, StreamlitClient, text_value  # noqa: E402
+from benchmarks.bench_load import Mismatch, check_browse  # noqa: E402
+from benchmarks.st_client import StreamlitClient, text_value  # noqa: E402
 from ordnance_db import db  # noqa: E402
 from ordnance_db.search import Query, Searcher  # noqa: E402
 from ordnance_db.slots import BUSY  # noqa: E402
@@ -70,7 +71,6 @@ PNG_SIDE = 6324  # 39,992,976 pixels: under the 40 MP limit, as in issue 14
 JPEG_BYTES = 20 * 2**20
 SEARCHES = ("ОФАБ", "PFM-1", "Grad", "ШОАБ", "M42", "F-1", "Mk 82", "ofab250", "butterfly", "Ураган")
 FIXED_WARNING_KEYS = ("photo_warning", "hazards")  # error alerts the pages show on purpose
-PAGE_SIZE = 24  # cards on one Browse page (views/browse.py)
 IDENTIFY_TITLE = "Identify from a photo"  # app.py's page title
 POLL_S = 0.25
 HEALTH_TIMEOUT_S = 10.0
@@ -204,28 +204,6 @@ def expectations() -> Expected:
         if 0 < result.total < total:
             searches.append((text, result.total, result.hits[0].id))
     return Expected(total, tuple(searches), names)
-
-
-class Mismatch(Exception):
-    """The page did not show what the library says it should."""
-
-
-def count_text(total: int) -> str:
-    return f"{total} result{'s' if total != 1 else ''}"
-
-
-def check_browse(page: Page, total: int, first_id: str = "") -> None:
-    counts = page.find("result_count")
-    if len(counts) != 1:
-        raise Mismatch(f"{len(counts)} result counts")
-    texts = [n.text for n in page.inside(counts[0]) if n.kind == "markdown"]
-    if not texts or texts[0] != count_text(total):
-        raise Mismatch(f"count {texts[:1]}, expected {count_text(total)!r}")
-    cards = page.with_key_prefix("card_")
-    if len(cards) != min(total, PAGE_SIZE):
-        raise Mismatch(f"{len(cards)} cards for {total} results")
-    if first_id and cards[0].key != f"card_{first_id}":
-        raise Mismatch(f"first result {cards[0].key}, expected card_{first_id}")
 
 
 def page_problems(client: StreamlitClient, allowed: tuple[str, ...] = FIXED_WARNING_KEYS) -> list[str]:

@@ -312,6 +312,21 @@ class Mismatch(AssertionError):
     """The page shows something other than what the library says it should."""
 
 
+def check_browse(shown: Page, total: int, first_id: str = "") -> None:
+    """Browse shows the count once, exactly that many cards (at most a page), `first_id` first."""
+    counts = shown.find("result_count")
+    if len(counts) != 1:
+        raise Mismatch(f"{len(counts)} result counts")
+    texts = [n.text for n in shown.inside(counts[0]) if n.kind == "markdown"]
+    if not texts or texts[0] != count_text(total):
+        raise Mismatch(f"count {texts[:1]}, expected {count_text(total)!r}")
+    cards = shown.with_key_prefix("card_")
+    if len(cards) != min(total, PAGE_SIZE):
+        raise Mismatch(f"{len(cards)} cards for {total} results")
+    if first_id and cards[0].key != f"card_{first_id}":
+        raise Mismatch(f"first result {cards[0].key}, expected card_{first_id}")
+
+
 @dataclass
 class Recorder:
     """Latencies of served actions and every error, by action kind."""
@@ -577,14 +592,14 @@ class ProtocolUser(SimulatedUser):
         self.client = StreamlitClient(self.url, self.timeout_s)
         started = time.perf_counter()
         await self.client.connect()
-        self.check_browse(self.client.page, total)
+        check_browse(self.client.page, total)
         return time.perf_counter() - started
 
     async def play_go(self, page: str, total: int) -> float:
         session = self.session
         took = await session.rerun(page_hash=session.pages[PAGE_TITLES[page]])
         if page == "browse":
-            self.check_browse(session.page, total)
+            check_browse(session.page, total)
         else:
             shown = session.page
             if "Do not go closer" not in shown.text(shown.one("photo_warning")):
@@ -596,7 +611,7 @@ class ProtocolUser(SimulatedUser):
     async def play_clear(self, total: int) -> float:
         session = self.session
         took = await session.rerun(widgets=[trigger(session.page.one("clear_filters").id)])
-        self.check_browse(session.page, total)
+        check_browse(session.page, total)
         return took
 
     async def play_choose(self, label: str, total: int) -> float:
@@ -608,7 +623,7 @@ class ProtocolUser(SimulatedUser):
         if option is None:
             raise Mismatch(f"no category option {label!r} in {list(widget.proto.options)}")
         took = await session.rerun(widgets=[multiselect_value(widget.id, [option])])
-        self.check_browse(session.page, total)
+        check_browse(session.page, total)
         return took
 
     async def play_open_first_card(self) -> float:
@@ -633,7 +648,7 @@ class ProtocolUser(SimulatedUser):
     async def play_search(self, text: str, total: int, first_id: str) -> float:
         session = self.session
         took = await session.rerun(widgets=[text_value(session.page.one("text").id, text)])
-        self.check_browse(session.page, total, first_id)
+        check_browse(session.page, total, first_id)
         return took
 
     async def play_match(self, photo: Photo) -> tuple[float, dict[str, float]]:
@@ -656,20 +671,6 @@ class ProtocolUser(SimulatedUser):
                 raise Mismatch(f"suggestion {rank} is not {name!r}")
         done = time.perf_counter()
         return done - started, {"upload": uploaded - started, "script_run": done - uploaded}
-
-    def check_browse(self, shown: Page, total: int, first_id: str = "") -> None:
-        """Browse shows the count once, exactly that many cards (at most a page), `first_id` first."""
-        counts = shown.find("result_count")
-        if len(counts) != 1:
-            raise Mismatch(f"{len(counts)} result counts")
-        texts = [n.text for n in shown.inside(counts[0]) if n.kind == "markdown"]
-        if not texts or texts[0] != count_text(total):
-            raise Mismatch(f"count {texts[:1]}, expected {count_text(total)!r}")
-        cards = shown.with_key_prefix("card_")
-        if len(cards) != min(total, PAGE_SIZE):
-            raise Mismatch(f"{len(cards)} cards for {total} results")
-        if first_id and cards[0].key != f"card_{first_id}":
-            raise Mismatch(f"first result {cards[0].key}, expected card_{first_id}")
 
     async def problems(self) -> dict[str, list[str]]:
         session = self.session
