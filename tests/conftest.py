@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import shutil
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 import yaml
@@ -17,6 +18,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
 from ordnance_db.db import Base
+from tests.serving import CHROMIUM, chromium_options
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -276,3 +281,30 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _TRACKED = pytest.StashKey[str | None]()
+
+
+def unavailable(reason: str) -> NoReturn:
+    """A missing browser fails the run in CI and skips it elsewhere."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI is set but {reason}")
+    pytest.skip(reason)
+
+
+@contextlib.contextmanager
+def chromium() -> Iterator[Browser]:
+    """The system Chromium through Playwright, headless with the flags of tests/serving.py."""
+    try:
+        from playwright.sync_api import Error, sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed")
+    if not Path(CHROMIUM).exists():
+        unavailable(f"no Chromium at {CHROMIUM}")
+    with sync_playwright() as p:
+        try:
+            browser = p.chromium.launch(**chromium_options())
+        except Error as exc:
+            unavailable(f"Chromium cannot start: {exc.message.splitlines()[0]}")
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -27,7 +27,8 @@ from ordnance_db.key import Key
 from ordnance_db.matcher import PhotoMatcher, load_matcher, match_photo
 from ordnance_db.search import Query, Searcher
 from ordnance_db.settings import CATALOG_DIR, IMAGES_DIR
-from tests.serving import CHROMIUM, AppServer, chromium_options
+from tests.conftest import chromium
+from tests.serving import AppServer
 from views.common import TEXT_KEY
 
 if TYPE_CHECKING:
@@ -42,13 +43,6 @@ SCREENSHOTS = Path(
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 LOCAL_SCHEMES = {"data", "blob", "about"}
 TIMEOUT_MS = 60_000
-
-
-def unavailable(reason: str) -> None:
-    """A missing browser fails the run in CI and skips it elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}")
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")
@@ -87,19 +81,8 @@ def server(app_server: AppServer) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        try:
-            chromium = p.chromium.launch(**chromium_options())
-        except Error as exc:
-            unavailable(f"Chromium cannot start: {exc.message.splitlines()[0]}")
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -19,18 +19,12 @@ import streamlit
 
 from ordnance_db import db
 from ordnance_db.search import Searcher
-from tests.serving import CHROMIUM, HOST, LAUNCHER, ROOT, AppServer, chromium_options, free_port, healthy
+from tests.conftest import chromium
+from tests.serving import HOST, LAUNCHER, ROOT, AppServer, free_port, healthy
 from views.common import BROWSE_THUMB_WIDTH
 
 PHONE = {"width": 390, "height": 844}
 TIMEOUT_MS = 60_000
-
-
-def unavailable(reason: str) -> None:
-    """A missing browser fails the run in CI and skips it elsewhere."""
-    if os.environ.get("CI"):
-        pytest.fail(f"CI is set but {reason}")
-    pytest.skip(reason)
 
 
 def test_other_commands_pass_through_without_warm_up() -> None:
@@ -89,40 +83,27 @@ def served(total: int, tmp_path_factory: pytest.TempPathFactory) -> Iterator[App
 def test_launcher_served_app_renders_on_a_phone(served: AppServer, total: int) -> None:
     """The page a phone gets from the launcher: title, search box, every result counted, cards with
     their thumbnails, the safety line; and the log shows each warm-up step done before serving."""
-    try:
-        from playwright.sync_api import Error, sync_playwright
-    except ImportError:
-        unavailable("Playwright is not installed")
-    if not Path(CHROMIUM).exists():
-        unavailable(f"no Chromium at {CHROMIUM}")
-    with sync_playwright() as p:
-        try:
-            browser = p.chromium.launch(**chromium_options())
-        except Error as exc:
-            unavailable(f"Chromium cannot start: {exc.message.splitlines()[0]}")
-        try:
-            page = browser.new_context(viewport=PHONE).new_page()
-            page.set_default_timeout(TIMEOUT_MS)
-            page.goto(served.url)
-            page.locator(".st-key-result_count").get_by_text(f"{total} results").wait_for()
-            page.locator("[data-testid=stMain] h1").first.wait_for()
-            page.locator(".st-key-text input").wait_for()
-            page.locator(".st-key-safety_banner").wait_for()
-            cards = page.locator("[class*=st-key-card_]")
-            cards.first.wait_for()
-            page.wait_for_function(
-                "(all => all.length > 0 && all.every(i => i.complete && i.naturalWidth > 0))"
-                "(Array.from(document.querySelectorAll('[class*=st-key-card_] img')))"
-            )
-            sizes = page.eval_on_selector_all(
-                "[class*=st-key-card_] img", "all => all.map(i => [i.naturalWidth, i.width])"
-            )
-            assert sizes
-            # Shown at the row's thumbnail width; the file is the 2x one, not re-encoded to 1x.
-            assert all(0 < shown <= BROWSE_THUMB_WIDTH for _natural, shown in sizes), sizes
-            assert any(natural > shown for natural, shown in sizes), sizes
-        finally:
-            browser.close()
+    with chromium() as browser:
+        page = browser.new_context(viewport=PHONE).new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto(served.url)
+        page.locator(".st-key-result_count").get_by_text(f"{total} results").wait_for()
+        page.locator("[data-testid=stMain] h1").first.wait_for()
+        page.locator(".st-key-text input").wait_for()
+        page.locator(".st-key-safety_banner").wait_for()
+        cards = page.locator("[class*=st-key-card_]")
+        cards.first.wait_for()
+        page.wait_for_function(
+            "(all => all.length > 0 && all.every(i => i.complete && i.naturalWidth > 0))"
+            "(Array.from(document.querySelectorAll('[class*=st-key-card_] img')))"
+        )
+        sizes = page.eval_on_selector_all(
+            "[class*=st-key-card_] img", "all => all.map(i => [i.naturalWidth, i.width])"
+        )
+        assert sizes
+        # Shown at the row's thumbnail width; the file is the 2x one, not re-encoded to 1x.
+        assert all(0 < shown <= BROWSE_THUMB_WIDTH for _natural, shown in sizes), sizes
+        assert any(natural > shown for natural, shown in sizes), sizes
     log = served.log_text()
     lines = [line for line in log.splitlines() if line.startswith("warm-up:")]
     for step in (
