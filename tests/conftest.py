@@ -17,7 +17,9 @@ import yaml
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
+from ordnance_db import db
 from ordnance_db.db import Base
+from ordnance_db.schema import Guidance
 from tests.serving import CHROMIUM, chromium_options
 
 if TYPE_CHECKING:
@@ -308,3 +310,17 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture(scope="module")
+def catalog_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
+    """The real catalog, built into a temporary SQLite database once per test module."""
+    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('catalog') / 'catalog.sqlite'}")
+    db.ensure_built(engine)
+    return engine
+
+
+@pytest.fixture(scope="module")
+def guidance(catalog_engine: Engine) -> Guidance:
+    """The real catalog's safety guidance and contacts, as the sheets read them."""
+    return Guidance.model_validate(db.read_meta(catalog_engine, "guidance"))

@@ -77,20 +77,6 @@ def pypdf_pages(data: bytes) -> list[str]:
     return [page.extract_text() for page in PdfReader(io.BytesIO(data)).pages]
 
 
-@pytest.fixture(scope="module")
-def catalog_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """The real catalog, built into a temporary SQLite database."""
-    path = tmp_path_factory.mktemp("export") / "catalog.sqlite"
-    engine = create_engine(f"sqlite:///{path}")
-    db.ensure_built(engine)
-    return engine
-
-
-@pytest.fixture(scope="module")
-def guidance(catalog_engine: Engine) -> Guidance:
-    return Guidance.model_validate(db.read_meta(catalog_engine, "guidance"))
-
-
 # --- sheets -----------------------------------------------------------------------------------
 
 SHEETS = ["ofab-250-270", "volcano-iram", "qassam-type-rocket", "type-72"]

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 from babel.messages.pofile import read_po
 from pypdf import PdfReader
-from sqlalchemy import create_engine
 from sqlalchemy.engine import Engine
 
-from ordnance_db import db, export, i18n
+from ordnance_db import export, i18n
 from ordnance_db.cli import main as cli_main
 from ordnance_db.export import ExportError, pdf_bytes, select_entries
 from ordnance_db.i18n_extract import template
@@ -27,19 +26,6 @@ from ordnance_db.schema import Guidance
 from tests.test_export import pdftotext_pages, squash
 
 ARABIC_DIGITS = re.compile("[\u0660-\u0669]")
-
-
-@pytest.fixture(scope="module")
-def catalog_engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
-    """The real catalog, built into a temporary SQLite database."""
-    engine = create_engine(f"sqlite:///{tmp_path_factory.mktemp('lang') / 'catalog.sqlite'}")
-    db.ensure_built(engine)
-    return engine
-
-
-@pytest.fixture(scope="module")
-def guidance(catalog_engine: Engine) -> Guidance:
-    return Guidance.model_validate(db.read_meta(catalog_engine, "guidance"))
 
 
 @pytest.fixture(scope="module")
